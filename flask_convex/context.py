@@ -1,0 +1,68 @@
+"""What flask-convex remembers while one request is handled, and what it adds to the response."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flask import Response, current_app, g
+
+if TYPE_CHECKING:
+    from .client import Outcome
+    from .fetch import Call
+    from .preload import Preloaded
+
+MemoKey = tuple["Call", str | None]
+"""A query call and the token it ran with."""
+
+
+@dataclass
+class RequestState:
+    """Per-request token, query memo, pending preloads and timings."""
+
+    token: str | None = None
+    token_loaded: bool = False
+    memo: dict[MemoKey, Outcome] = field(default_factory=dict)
+    pending: list[Preloaded] = field(default_factory=list)
+    timings: list[tuple[str, float]] = field(default_factory=list)
+    read_data: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+def request_state() -> RequestState:
+    """The state of the current app context, made on first use."""
+    state: RequestState | None = g.get("_flask_convex")
+    if state is None:
+        state = g._flask_convex = RequestState()
+    return state
+
+
+def peek_request_state() -> RequestState | None:
+    """The current state if any Convex call was made, without making one."""
+    state: RequestState | None = g.get("_flask_convex")
+    return state
+
+
+def finish_response(response: Response) -> Response:
+    """Mark responses built from Convex data uncacheable and add Server-Timing."""
+    state = peek_request_state()
+    if state is None:
+        return response
+    if state.read_data:
+        response.headers["Cache-Control"] = "no-store"
+    if state.timings and _server_timing_enabled():
+        response.headers.extend(
+            ("Server-Timing", f'convex{index};desc="{_quote(name)}";dur={ms:.1f}')
+            for index, (name, ms) in enumerate(state.timings)
+        )
+    return response
+
+
+def _server_timing_enabled() -> bool:
+    setting: Any = current_app.config["CONVEX_SERVER_TIMING"]
+    return bool(current_app.debug if setting is None else setting)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

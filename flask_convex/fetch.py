@@ -1,0 +1,172 @@
+"""`fetch_query`, `fetch_mutation`, `fetch_action`: the seed's server-side calls for Flask."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .client import Kind, Outcome, check_deployment_url
+from .context import MemoKey, request_state
+from .errors import ConvexAuthError, ConvexConfigError
+from .extension import can_refresh, get_state
+from .functions import FunctionRef, function_name
+from .values import JsonValue, args_key, encode_args
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A function call checked and encoded, ready to send; equal calls compare equal."""
+
+    url: str
+    path: str
+    args: dict[str, JsonValue] = field(compare=False)
+    args_key: str
+
+
+def prepare(ref: FunctionRef, args: Mapping[str, Any] | None, url: str | None) -> Call:
+    """Check and encode a call before anything is sent; bad input raises here."""
+    path = function_name(ref)
+    encoded = encode_args(args)
+    if url is None:
+        try:
+            url = get_state().url
+        except ValueError as error:
+            raise ConvexConfigError(str(error)) from error
+    else:
+        url = check_deployment_url(url)
+    return Call(url, path, encoded, args_key(encoded))
+
+
+def resolve_token(explicit: str | None) -> str | None:
+    """The token for a call: `token=` if given, else the app's loader (once per request)."""
+    if explicit is not None:
+        return explicit or None
+    state = request_state()
+    with state.lock:
+        if not state.token_loaded:
+            loader = get_state().token_loader()
+            state.token = loader() if loader else None
+            state.token_loaded = True
+        return state.token
+
+
+def with_token(explicit: str | None, run: Callable[[str | None], T]) -> T:
+    """Run with the request's token; if Convex rejects a loaded token, reload it once and retry."""
+    token = resolve_token(explicit)
+    try:
+        return run(token)
+    except ConvexAuthError:
+        loader = get_state().token_loader()
+        if explicit is not None or token is None or loader is None or not can_refresh(loader):
+            raise
+        fresh = loader(force_refresh=True)
+        request_state().token = fresh
+        if fresh == token:
+            raise
+        return run(fresh)
+
+
+def timed(label: str, run: Callable[[], T]) -> T:
+    """Run a call and record its duration for the Server-Timing header."""
+    start = time.perf_counter()
+    try:
+        return run()
+    finally:
+        request_state().timings.append((label, (time.perf_counter() - start) * 1000))
+
+
+def fetch_query(
+    ref: FunctionRef,
+    args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any:
+    """Run a query and return its value; the same query twice in a request reaches Convex once."""
+    call = prepare(ref, args, url)
+    state = request_state()
+    state.read_data = True
+
+    def run(token: str | None) -> Outcome:
+        key: MemoKey = (call, token)
+        outcome = state.memo.get(key)
+        if outcome is None:
+            outcome = _send(call, "query", token)
+            state.memo[key] = outcome
+        return outcome
+
+    return with_token(token, run).unwrap()
+
+
+def fetch_mutation(
+    ref: FunctionRef,
+    args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any:
+    """Run a mutation and return its value; it is never retried."""
+    return _write(prepare(ref, args, url), "mutation", token)
+
+
+def fetch_action(
+    ref: FunctionRef,
+    args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any:
+    """Run an action and return its value; it is never retried."""
+    return _write(prepare(ref, args, url), "action", token)
+
+
+async def afetch_query(
+    ref: FunctionRef,
+    args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any:
+    """`fetch_query` for async views: runs on a worker thread, the event loop stays free."""
+    return await asyncio.to_thread(fetch_query, ref, args, token=token, url=url)
+
+
+async def afetch_mutation(
+    ref: FunctionRef,
+    args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any:
+    """`fetch_mutation` for async views."""
+    return await asyncio.to_thread(fetch_mutation, ref, args, token=token, url=url)
+
+
+async def afetch_action(
+    ref: FunctionRef,
+    args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any:
+    """`fetch_action` for async views."""
+    return await asyncio.to_thread(fetch_action, ref, args, token=token, url=url)
+
+
+def _write(call: Call, kind: Kind, token: str | None) -> Any:
+    state = request_state()
+    try:
+        return with_token(token, lambda token: _send(call, kind, token)).unwrap()
+    finally:
+        # Whatever this changed makes every remembered read of the request stale.
+        state.memo.clear()
+
+
+def _send(call: Call, kind: Kind, token: str | None) -> Outcome:
+    transport = get_state().transport
+    return timed(call.path, lambda: transport.call(call.url, kind, call.path, call.args, token))

@@ -1,0 +1,129 @@
+"""`preload_query`: every preload of a request resolves in one consistent `query_batch` call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from .client import Outcome
+from .context import RequestState, request_state
+from .errors import ConvexFlaskError
+from .extension import get_state
+from .fetch import Call, prepare, resolve_token, timed, with_token
+from .functions import FunctionRef
+from .values import JsonValue
+
+
+class Preloaded:
+    """A query preloaded for the page, as `Preloaded` from `convex/nextjs`.
+
+    Reading it (`.value`, `preloaded_query_result`, `to_json`) resolves every
+    preload of the request that is still pending, together, at one timestamp.
+    """
+
+    __slots__ = ("_outcome", "_state", "call", "token")
+
+    def __init__(self, call: Call, token: str | None, state: RequestState) -> None:
+        self.call = call
+        self.token = token
+        self._state = state
+        self._outcome: Outcome | None = None
+
+    @property
+    def name(self) -> str:
+        """The function path, e.g. "tasks:list"."""
+        return self.call.path
+
+    @property
+    def args(self) -> dict[str, JsonValue]:
+        """The arguments in Convex-encoded JSON."""
+        return self.call.args
+
+    @property
+    def outcome(self) -> Outcome:
+        """The resolved result or error, resolving the pending batch if needed."""
+        if self._outcome is None:
+            resolve_pending(self._state)
+        assert self._outcome is not None
+        return self._outcome
+
+    @property
+    def value(self) -> Any:
+        """The query's value; raises the query's error if it failed."""
+        return self.outcome.unwrap()
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The payload JS `usePreloadedQuery` consumes: `_name`, `_argsJSON`, `_valueJSON`."""
+        outcome = self.outcome
+        outcome.unwrap()
+        return {"_name": self.name, "_argsJSON": self.args, "_valueJSON": outcome.raw}
+
+    def __repr__(self) -> str:
+        state = "pending" if self._outcome is None else "resolved"
+        return f"<Preloaded {self.name} {state}>"
+
+
+def preload_query(
+    ref: FunctionRef,
+    args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Preloaded:
+    """Preload a query for the page; nothing is sent until some preload is read."""
+    call = prepare(ref, args, url)
+    state = request_state()
+    state.read_data = True
+    preloaded = Preloaded(call, token, state)
+    with state.lock:
+        remembered = state.memo.get((call, resolve_token(token)))
+        if remembered is not None:
+            preloaded._outcome = remembered
+        else:
+            state.pending.append(preloaded)
+    return preloaded
+
+
+def preloaded_query_result(preloaded: Preloaded) -> Any:
+    """The value of a preloaded query, as `preloadedQueryResult`."""
+    return preloaded.value
+
+
+async def apreloaded_query_result(preloaded: Preloaded) -> Any:
+    """`preloaded_query_result` for async views: the batch is sent from a worker thread."""
+    return await asyncio.to_thread(preloaded_query_result, preloaded)
+
+
+def resolve_pending(state: RequestState) -> None:
+    """Send every pending preload: one `query_batch` per deployment and token, usually one."""
+    with state.lock:
+        pending, state.pending = state.pending, []
+        groups: dict[tuple[str, str | None], list[Preloaded]] = {}
+        for preloaded in pending:
+            groups.setdefault((preloaded.call.url, preloaded.token), []).append(preloaded)
+        for (url, token), members in groups.items():
+            _resolve_group(state, url, token, members)
+
+
+def _resolve_group(
+    state: RequestState, url: str, token: str | None, members: list[Preloaded]
+) -> None:
+    transport = get_state().transport
+    calls = list(dict.fromkeys(preloaded.call for preloaded in members))
+    label = "batch: " + ", ".join(call.path for call in calls)
+
+    def run(token: str | None) -> tuple[str | None, list[Outcome]]:
+        batch = [(call.path, call.args) for call in calls]
+        return token, timed(label, lambda: transport.query_batch(url, batch, token))
+
+    try:
+        used, outcomes = with_token(token, run)
+    except ConvexFlaskError as error:
+        for preloaded in members:
+            preloaded._outcome = Outcome(error=error)
+        return
+    by_call = dict(zip(calls, outcomes, strict=True))
+    state.memo.update(((call, used), outcome) for call, outcome in by_call.items())
+    for preloaded in members:
+        preloaded._outcome = by_call[preloaded.call]
