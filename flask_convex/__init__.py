@@ -3,6 +3,8 @@
 from convex import ConvexInt64
 
 from .__about__ import __version__
+from .actions import revalidate, revalidate_path, server_action
+from .auth import TokenIssuer, current_issuer, jwks_data_uri
 from .errors import (
     ConvexAuthError,
     ConvexConfigError,
@@ -12,6 +14,7 @@ from .errors import (
     ConvexFunctionError,
     ConvexRequestError,
     ConvexValueError,
+    LiveReferenceError,
 )
 from .extension import Convex
 from .fetch import (
@@ -42,16 +45,23 @@ __all__ = [
     "ConvexRequestError",
     "ConvexValueError",
     "FunctionReference",
+    "LiveReferenceError",
     "Preloaded",
+    "TokenIssuer",
     "__version__",
     "afetch_action",
     "afetch_mutation",
     "afetch_query",
     "api",
     "apreloaded_query_result",
+    "current_issuer",
     "fetch_action",
     "fetch_mutation",
     "fetch_query",
+    "jwks_data_uri",
     "preload_query",
     "preloaded_query_result",
+    "revalidate",
+    "revalidate_path",
+    "server_action",
 ]

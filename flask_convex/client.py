@@ -105,7 +105,7 @@ class Transport:
             ]
         }
         answer = self._post(f"{url}/api/query_batch", body, token, retry=True)
-        results = answer.get("results")
+        results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
         return [_outcome(result, path) for result, (path, _) in zip(results, queries, strict=True)]
@@ -144,17 +144,23 @@ def _request_error(response: httpx.Response) -> ConvexRequestError:
 
 
 def _outcome(answer: Any, path: str) -> Outcome:
+    if not isinstance(answer, dict):
+        return Outcome(error=ConvexRequestError(200, "BadResponse", "not a JSON object"))
     log_lines = answer.get("logLines") or []
     _log_function_lines(path, log_lines)
     status = answer.get("status")
-    if status == "success":
-        raw = answer.get("value")
-        return Outcome(value=decode(raw), raw=raw)
-    if status == "error":
-        message = str(answer.get("errorMessage", ""))
-        if "errorData" in answer:
-            return Outcome(error=ConvexError(message, decode(answer["errorData"]), log_lines))
-        return Outcome(error=ConvexFunctionError(message, log_lines))
+    try:
+        if status == "success":
+            raw = answer.get("value")
+            return Outcome(value=decode(raw), raw=raw)
+        if status == "error":
+            message = str(answer.get("errorMessage", ""))
+            if "errorData" in answer:
+                return Outcome(error=ConvexError(message, decode(answer["errorData"]), log_lines))
+            return Outcome(error=ConvexFunctionError(message, log_lines))
+    except ValueError as error:
+        # One bad value fails its own call, not the other queries of a batch.
+        return Outcome(error=ConvexRequestError(200, "BadResponse", f"{path}: {error}"))
     return Outcome(error=ConvexRequestError(200, "BadResponse", f"unknown status {status!r}"))
 
 

@@ -38,6 +38,11 @@ def request_state() -> RequestState:
     return state
 
 
+def start_request(sender: object, **extra: object) -> None:
+    """Give each request fresh state, even one sharing an app context (test clients do)."""
+    g.pop("_flask_convex", None)
+
+
 def peek_request_state() -> RequestState | None:
     """The current state if any Convex call was made, without making one."""
     state: RequestState | None = g.get("_flask_convex")

@@ -54,5 +54,9 @@ class ConvexConnectionError(ConvexFlaskError):
     """The deployment could not be reached, or did not answer within CONVEX_TIMEOUT."""
 
 
+class LiveReferenceError(ConvexFlaskError, ValueError):
+    """A live fragment's signed reference was tampered with, expired, or signed by another key."""
+
+
 class ConvexValueError(ConvexFlaskError, ValueError):
     """Arguments Convex cannot hold; the message names the key path, e.g. args['when']."""

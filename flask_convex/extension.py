@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import httpx
-from flask import Flask, current_app
+from flask import Flask, current_app, request_started
 
-from . import __about__
+from . import __about__, auth
+from .cli import convex_cli
 from .client import Transport, check_deployment_url
-from .context import finish_response
+from .context import finish_response, start_request
 from .errors import ConvexConfigError
 
 DEFAULTS: Final[dict[str, Any]] = {
@@ -34,6 +35,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_LIVE_MAX_AGE": 24 * 3600,
     # Largest request body a server action accepts, in bytes.
     "CONVEX_ACTION_MAX_BODY": 1024 * 1024,
+    # Other origins (host[:port], as Next.js serverActions.allowedOrigins) whose pages
+    # may post to server actions; the app's own origin is always allowed.
+    "CONVEX_ACTION_ALLOWED_ORIGINS": (),
     # The app's convex/ folder, run by the local deployment; None means <app root>/convex.
     "CONVEX_FUNCTIONS_DIR": None,
     # The built-in JWT issuer for flask-login users (see flask_convex.auth): its iss
@@ -43,9 +47,12 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_AUTH_APPLICATION_ID": "flask-convex",
     # Lifetime of minted tokens, in seconds.
     "CONVEX_AUTH_TOKEN_TTL": 3600,
-    # The signing key as PEM text or a path to a PEM file; None generates one and
-    # keeps it in the instance folder.
+    # The signing key as PEM text, a PEM file path or a joserfc RSAKey; None reads the
+    # CONVEX_AUTH_PRIVATE_KEY environment variable, else generates one and keeps it
+    # in the instance folder.
     "CONVEX_AUTH_PRIVATE_KEY": None,
+    # Retired signing keys (PEM texts or paths) kept in the JWKS until their tokens expire.
+    "CONVEX_AUTH_PREVIOUS_KEYS": (),
 }
 """Every CONVEX_* config key with its default; `init_app` sets the ones the app did not."""
 
@@ -53,6 +60,7 @@ TokenLoader = Callable[..., str | None]
 """Returns the JWT for the current request, or None; may accept `force_refresh: bool`."""
 
 _Loader = TypeVar("_Loader", bound=TokenLoader)
+_Claims = TypeVar("_Claims", bound="auth.ClaimsLoader")
 
 
 @dataclass
@@ -82,6 +90,7 @@ class Convex:
 
     def __init__(self, app: Flask | None = None) -> None:
         self.token_loader_func: TokenLoader | None = None
+        self.identity_claims_func: auth.ClaimsLoader | None = None
         if app is not None:
             self.init_app(app)
 
@@ -107,7 +116,15 @@ class Convex:
         state = ConvexState(self, Transport(http, f"flask-convex-{__about__.__version__}"))
         weakref.finalize(state, http.close)
         app.extensions["convex"] = state
+        if app.config["CONVEX_AUTH_ISSUER"]:
+            auth.init_app(app, state)
         app.after_request(finish_response)
+        # Imported here: live fragments are built on the modules that import this one.
+        from .live import blueprint
+
+        app.register_blueprint(blueprint)
+        app.cli.add_command(convex_cli)
+        request_started.connect(start_request, app)
 
     def token_loader(self, loader: _Loader) -> _Loader:
         """Register the function that returns the current request's JWT (or None).
@@ -116,6 +133,16 @@ class Convex:
         Convex rejects is replaced once by `loader(force_refresh=True)`.
         """
         self.token_loader_func = loader
+        return loader
+
+    def identity_claims(self, loader: _Claims) -> _Claims:
+        """Register the function giving the built-in issuer's extra claims for a user.
+
+        It receives `current_user` and returns a dict such as
+        `{"name": user.name, "email": user.email}`; Convex shows them in
+        `ctx.auth.getUserIdentity()`.
+        """
+        self.identity_claims_func = loader
         return loader
 
 

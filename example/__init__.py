@@ -1,0 +1,1 @@
+"""The flask-convex example: the Convex server-rendering page's four uses, ported to Flask."""

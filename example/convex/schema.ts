@@ -1,0 +1,12 @@
+import { defineSchema, defineTable } from "convex/server";
+import { v } from "convex/values";
+
+export default defineSchema({
+  tasks: defineTable({
+    list: v.string(),
+    text: v.string(),
+    done: v.boolean(),
+    // tokenIdentifier of the user who created the task; absent for anonymous tasks.
+    owner: v.optional(v.string()),
+  }).index("by_list_owner", ["list", "owner"]),
+});

@@ -1,0 +1,252 @@
+"""Server actions: POST views that call Convex, then refresh the live fragments they changed."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, ParamSpec, overload
+from urllib.parse import urlsplit
+
+from flask import Response, abort, current_app, has_request_context, redirect, render_template
+from flask import request as flask_request
+from flask.typing import ResponseReturnValue
+from htmx_flask.requests import HtmxHeaders
+from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+
+from .csrf import is_same_origin_url, protect
+from .errors import (
+    ConvexConfigError,
+    ConvexConnectionError,
+    ConvexError,
+    ConvexFlaskError,
+    ConvexRequestError,
+)
+from .functions import FunctionRef, function_name
+from .live import LiveRef, PageFragment, parse_page_fragments, refresh
+from .values import args_key, encode_args
+
+P = ParamSpec("P")
+
+LIVE_FIELD: Final = "_convex_live"
+"""The form field in which flask-convex.js sends the page's live fragments with htmx requests."""
+
+EVENT: Final = "convex:revalidated"
+"""The HX-Trigger event of an htmx action's answer; detail `{"functions": [..], "paths": [..]}`."""
+
+_STATE_KEY: Final = "flask_convex.revalidation"
+
+
+@dataclass
+class Revalidation:
+    """What a server action declared changed: functions (with an args key, or None) and paths."""
+
+    functions: list[tuple[str, str | None]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.functions or self.paths)
+
+    def affects(self, ref: LiveRef, page_path: str | None) -> bool:
+        """Whether a fragment of the page at `page_path` shows something that changed."""
+        if page_path is not None and _normal_path(page_path) in map(_normal_path, self.paths):
+            return True
+        return any(ref.matches(name, key) for name, key in self.functions)
+
+    def detail(self) -> dict[str, list[str]]:
+        """The HX-Trigger event detail naming what changed."""
+        names = list(dict.fromkeys(name for name, _ in self.functions))
+        return {"functions": names, "paths": list(dict.fromkeys(self.paths))}
+
+
+@dataclass(frozen=True, slots=True)
+class ActionError:
+    """What a form partial gets as `error` when its action fails.
+
+    `message` is text for people; `data` is the ConvexError's data (None for
+    other failures); `status` is the HTTP status of the answer.
+    """
+
+    message: str
+    data: Any = None
+    status: int = 500
+
+
+def revalidate(function: FunctionRef, args: Mapping[str, Any] | None = None) -> None:
+    """Declare that a query's results changed; with `args`, only that call's.
+
+    Inside a server action: its htmx answer re-renders the page's live fragments
+    of that query.
+    """
+    key = None if args is None else args_key(encode_args(args))
+    _revalidation().functions.append((function_name(function), key))
+
+
+def revalidate_path(path: str) -> None:
+    """Declare that everything on the page at `path` changed, as Next.js `revalidatePath`."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"revalidate_path() takes a path starting with '/', not {path!r}")
+    _revalidation().paths.append(path)
+
+
+@overload
+def server_action(view: Callable[P, Any], /) -> Callable[P, ResponseReturnValue]: ...
+
+
+@overload
+def server_action(
+    *, form: str | None = None
+) -> Callable[[Callable[P, Any]], Callable[P, ResponseReturnValue]]: ...
+
+
+def server_action(view: Callable[P, Any] | None = None, /, *, form: str | None = None) -> Any:
+    """Turn a POST view into a server action; use bare or as `@server_action(form="...")`.
+
+    The request must be same-origin, carry the CSRF token and fit in
+    CONVEX_ACTION_MAX_BODY. The view calls `fetch_mutation`/`fetch_action` and
+    `revalidate(...)`/`revalidate_path(...)`, and returns None or its own response.
+
+    - htmx request: 200 whose body is the `form` partial rendered afresh (`form`
+      empty, `error` None; nothing without `form=`) followed by out-of-band swaps
+      of the page's live fragments that the revalidation affects, and an
+      HX-Trigger `convex:revalidated` event merged into any the view set.
+    - plain form post: 303 to the `next` form field or the Referer when they are
+      on this site, else to the site root.
+    - ConvexError: 422 with the `form` partial re-rendered with the user's input
+      (`form` is `request.form`) and `error`, an ActionError; without `form=`,
+      convex/action_error.html. Any other failure is logged and answered the
+      same way with a generic message and status 500 (502/503 if Convex failed).
+      No live fragment is updated by a failed action.
+
+    Views may be async. flask-convex.js sends the page's live fragments in the
+    `_convex_live` form field of htmx requests.
+    """
+
+    def decorate(view: Callable[P, Any]) -> Callable[P, ResponseReturnValue]:
+        @functools.wraps(view)
+        def action(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
+            protect()
+            fragments = _page_fragments()
+            revalidation = flask_request.environ[_STATE_KEY] = Revalidation()
+            try:
+                result = current_app.ensure_sync(view)(*args, **kwargs)
+                return _succeeded(result, revalidation, fragments, form)
+            except HTTPException:
+                raise
+            except ConvexError as error:
+                return _failed(_convex_error(error), form)
+            except Exception as error:
+                current_app.log_exception(sys.exc_info())
+                return _failed(_failure(error), form)
+
+        return action
+
+    return decorate if view is None else decorate(view)
+
+
+def _succeeded(
+    result: Any, revalidation: Revalidation, fragments: list[PageFragment], form: str | None
+) -> ResponseReturnValue:
+    htmx = _is_htmx()
+    if result is None and not htmx:
+        return redirect(_back_url(), 303)
+    if result is None:
+        result = render_template(form, form=MultiDict(), error=None) if form else ""
+    response = current_app.make_response(result)
+    if htmx and revalidation:
+        swaps = _affected_swaps(revalidation, fragments)
+        if swaps and response.mimetype == "text/html" and not response.is_streamed:
+            response.set_data(response.get_data() + "".join(swaps).encode())
+        _trigger(response, EVENT, revalidation.detail())
+    return response
+
+
+def _affected_swaps(revalidation: Revalidation, fragments: list[PageFragment]) -> list[Markup]:
+    page = HtmxHeaders(flask_request.headers).current_url or flask_request.referrer
+    page_path = urlsplit(page).path if page else None
+    try:
+        return refresh(fragments, lambda ref: revalidation.affects(ref, page_path)).swaps
+    except ConvexFlaskError as error:
+        # The change is made; the page's next poll shows it.
+        current_app.logger.warning("Revalidated fragments not rendered: %s", error)
+        return []
+
+
+def _failed(error: ActionError, form: str | None) -> Response:
+    if form:
+        body = render_template(form, form=flask_request.form, error=error)
+    else:
+        body = render_template("convex/action_error.html", error=error)
+    response = current_app.make_response((body, error.status))
+    response.headers["X-Convex-Action"] = "form" if form else "error"
+    return response
+
+
+def _convex_error(error: ConvexError) -> ActionError:
+    data = error.data
+    if isinstance(data, str):
+        message = data
+    elif isinstance(data, Mapping) and isinstance(data.get("message"), str):
+        message = data["message"]
+    else:
+        message = "The request was refused."
+    return ActionError(message, data, 422)
+
+
+def _failure(error: Exception) -> ActionError:
+    message = "Something went wrong. Please try again."
+    if isinstance(error, ConvexConnectionError):
+        return ActionError(message, status=503)
+    if isinstance(error, ConvexRequestError):
+        return ActionError(message, status=502)
+    return ActionError(message)
+
+
+def _page_fragments() -> list[PageFragment]:
+    raw = flask_request.form.get(LIVE_FIELD)
+    if raw is None:
+        return []
+    try:
+        return parse_page_fragments(json.loads(raw))
+    except ValueError as error:
+        abort(400, f"{LIVE_FIELD}: {error}")
+
+
+def _back_url() -> str:
+    for candidate in (flask_request.form.get("next"), flask_request.referrer):
+        if candidate and is_same_origin_url(candidate):
+            return candidate
+    return flask_request.script_root + "/"
+
+
+def _trigger(response: Response, name: str, detail: Any) -> None:
+    """Add an HX-Trigger event, keeping the events already in the header."""
+    existing = response.headers.get("HX-Trigger", "").strip()
+    events: dict[str, Any]
+    if existing.startswith("{"):
+        events = json.loads(existing)
+    else:
+        events = {event.strip(): {} for event in existing.split(",") if event.strip()}
+    events[name] = detail
+    response.headers["HX-Trigger"] = json.dumps(events, separators=(",", ":"))
+
+
+def _revalidation() -> Revalidation:
+    state = flask_request.environ.get(_STATE_KEY) if has_request_context() else None
+    if not isinstance(state, Revalidation):
+        raise ConvexConfigError(
+            "revalidate() and revalidate_path() work inside a view decorated with @server_action"
+        )
+    return state
+
+
+def _is_htmx() -> bool:
+    return bool(HtmxHeaders(flask_request.headers))
+
+
+def _normal_path(path: str) -> str:
+    return path.rstrip("/") or "/"

@@ -1,0 +1,174 @@
+"""``flask convex ...``: develop against a local Convex deployment.
+
+``convex_cli`` is a click group the extension adds to ``app.cli``. Settings:
+
+- ``CONVEX_FUNCTIONS_DIR``: the app's ``convex/`` directory (default:
+  ``<app.root_path>/convex``, else ``./convex``);
+- ``CONVEX_LOCAL_ENV``: a dict of environment variables for the functions,
+  merged under ``--env KEY=VALUE`` options.
+
+Data of the local deployment lives in ``<app.instance_path>/convex-local.jsonl``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import ScriptInfo, with_appcontext
+
+from flask_convex.auth import current_issuer, rotate_key
+from flask_convex.errors import ConvexConfigError
+from flask_convex.local import LocalDeployment, LocalDeploymentError
+
+__all__ = ["convex_cli"]
+
+DEFAULT_LOCAL_PORT = 3210
+
+
+@click.group("convex", help="Convex tools: run a local deployment, develop against it.")
+def convex_cli() -> None:
+    pass
+
+
+def _functions_dir(app: Flask) -> Path:
+    configured = app.config.get("CONVEX_FUNCTIONS_DIR")
+    if configured:
+        return Path(configured)
+    beside_app = Path(app.root_path) / "convex"
+    return beside_app if beside_app.is_dir() else Path.cwd() / "convex"
+
+
+def _issuer_env(app: Flask) -> dict[str, str]:
+    """CONVEX_AUTH_* for a convex/auth.config.ts trusting the app's issuer, if it has one."""
+    with app.app_context():
+        try:
+            return current_issuer().deployment_env()
+        except ConvexConfigError:
+            return {}
+
+
+def _local_deployment(app: Flask, port: int, watch: bool, env: Iterable[str]) -> LocalDeployment:
+    functions_env = _issuer_env(app) | dict(app.config.get("CONVEX_LOCAL_ENV") or {})
+    for pair in env:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--env")
+        functions_env[key] = value
+    return LocalDeployment(
+        _functions_dir(app),
+        port=port,
+        data_file=Path(app.instance_path) / "convex-local.jsonl",
+        watch=watch,
+        env=functions_env,
+        echo=True,
+    )
+
+
+def _start(deployment: LocalDeployment) -> str:
+    try:
+        url = deployment.start()
+    except LocalDeploymentError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Convex local deployment: {url} (functions in {deployment.functions_dir})")
+    return url
+
+
+_port_option = click.option(
+    "--convex-port",
+    default=DEFAULT_LOCAL_PORT,
+    show_default=True,
+    help="Port of the local deployment (0 picks a free one).",
+)
+_env_option = click.option(
+    "--env",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Environment variable for the functions; repeatable.",
+)
+
+
+@convex_cli.command("local")
+@_port_option
+@click.option("--watch/--no-watch", default=True, show_default=True, help="Rebuild on changes.")
+@_env_option
+@with_appcontext
+def local_command(convex_port: int, watch: bool, env: tuple[str, ...]) -> None:
+    """Run a local Convex deployment serving the app's functions until Ctrl-C."""
+    deployment = _local_deployment(current_app, convex_port, watch, env)
+    _start(deployment)
+    try:
+        deployment.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        deployment.stop()
+
+
+@convex_cli.command("dev")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Flask dev server host.")
+@click.option("--port", default=5000, show_default=True, help="Flask dev server port.")
+@_port_option
+@_env_option
+@click.pass_context
+def dev_command(
+    ctx: click.Context, host: str, port: int, convex_port: int, env: tuple[str, ...]
+) -> None:
+    """Run the Flask dev server against a local deployment (unless CONVEX_URL is set)."""
+    info = ctx.ensure_object(ScriptInfo)
+    app = info.load_app()
+    flask_run = [sys.executable, "-m", "flask"]
+    if info.app_import_path:
+        flask_run += ["--app", info.app_import_path]
+    flask_run += ["run", "--debug", "--host", host, "--port", str(port)]
+    child_env = dict(os.environ)
+    deployment = None
+    configured = app.config.get("CONVEX_URL") or os.environ.get("CONVEX_URL")
+    if configured:
+        click.echo(f"Using the Convex deployment at {configured} (CONVEX_URL)")
+    else:
+        deployment = _local_deployment(app, convex_port, True, env)
+        child_env["CONVEX_URL"] = _start(deployment)
+    server = subprocess.Popen(flask_run, env=child_env)  # noqa: S603 (this Python's flask)
+    try:
+        status = server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        status = server.wait()
+    finally:
+        if deployment is not None:
+            deployment.stop()
+    ctx.exit(status)
+
+
+@convex_cli.command("auth-config")
+@click.option("--oidc", is_flag=True, help="The OIDC form, read from /.well-known/ at run time.")
+@click.option(
+    "--inline",
+    "inline_jwks",
+    is_flag=True,
+    help="Put the JWKS in the file as a data: URI, for deployments that cannot reach the app.",
+)
+@with_appcontext
+def auth_config_command(oidc: bool, inline_jwks: bool) -> None:
+    """Print the convex/auth.config.ts that makes a deployment accept this app's user tokens."""
+    try:
+        click.echo(current_issuer().auth_config(oidc=oidc, inline_jwks=inline_jwks), nl=False)
+    except ConvexConfigError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@convex_cli.command("rotate-key")
+@with_appcontext
+def rotate_key_command() -> None:
+    """Replace the issuer's signing key; the old one stays published until its tokens expire."""
+    try:
+        kid = rotate_key()
+    except ConvexConfigError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"New signing key {kid}. Restart the app to sign with it.")

@@ -1,0 +1,336 @@
+"""Live fragments: partials rendered from Convex queries that one poll per page keeps current.
+
+A fragment is a wrapper element around a partial rendered with a query's value.
+The wrapper carries a signed reference (query, args, partial, wrapper; never a
+token) and a hash of the value. The page's script posts every reference and
+hash to the poll endpoint; the server runs all the queries in one batch with
+the poller's token and sends back out-of-band swaps of the fragments whose hash
+changed, or 204.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from hashlib import blake2b
+from pathlib import Path
+from typing import Any, Final
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from markupsafe import Markup
+
+from . import __about__
+from .client import Outcome
+from .csrf import csrf_field, csrf_token, protect
+from .errors import (
+    ConvexConfigError,
+    ConvexConnectionError,
+    ConvexFlaskError,
+    ConvexRequestError,
+    LiveReferenceError,
+)
+from .extension import get_state
+from .fetch import prepare
+from .functions import FunctionRef
+from .preload import Preloaded, preload_query
+from .values import JsonValue, args_key, decode
+
+SALT: Final = "flask-convex.live"
+"""The itsdangerous salt of live references, so no other signed value passes for one."""
+
+_TAG: Final = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+_ELEMENT_ID: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,127}")
+_MAX_FRAGMENTS: Final = 500
+_IDS_KEY: Final = "flask_convex.live_ids"
+
+
+def _package_templates() -> Path:
+    here = Path(__file__).parent
+    installed = here / "templates"
+    # In a wheel the macros are inside the package; in a source checkout, beside it.
+    return installed if installed.is_dir() else here.parent / "templates"
+
+
+blueprint: Final = Blueprint(
+    "convex",
+    __name__,
+    url_prefix="/_convex",
+    static_folder="static",
+    template_folder=str(_package_templates()),
+)
+"""Serves the vendored htmx, flask-convex.js and the poll endpoint; `init_app` registers it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRef:
+    """What a live fragment shows: a query and its arguments, through a partial, in a wrapper."""
+
+    name: str
+    args: dict[str, JsonValue]
+    partial: str
+    tag: str = "div"
+    css_class: str = ""
+
+    def sign(self) -> str:
+        """The reference signed with the app's SECRET_KEY, safe to put in the page."""
+        return str(
+            _serializer().dumps([self.name, self.args, self.partial, self.tag, self.css_class])
+        )
+
+    @classmethod
+    def load(cls, signed: str) -> LiveRef:
+        """Verify a signed reference and read it; LiveReferenceError if tampered or expired."""
+        max_age = current_app.config["CONVEX_LIVE_MAX_AGE"]
+        try:
+            name, args, partial, tag, css_class = _serializer().loads(signed, max_age=max_age)
+        except SignatureExpired as error:
+            raise LiveReferenceError("The live reference has expired") from error
+        except (BadData, ValueError, TypeError) as error:
+            raise LiveReferenceError("The live reference is not valid") from error
+        return cls(name, args, partial, tag, css_class)
+
+    def matches(self, name: str, key: str | None) -> bool:
+        """Whether this shows function `name` called with arguments `key` (None: any)."""
+        return self.name == name and (key is None or key == args_key(self.args))
+
+
+@dataclass(frozen=True, slots=True)
+class PageFragment:
+    """A live fragment as the page reports it: element id, signed reference, hash it shows."""
+
+    element_id: str
+    ref: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """The answer to a page's fragments: swaps of what changed, and how many were refused."""
+
+    swaps: list[Markup]
+    rejected: int
+
+
+def live_fragment(
+    preloaded: Preloaded, partial: str, *, tag: str = "div", css_class: str = ""
+) -> Markup:
+    """Render `partial` with the preloaded value as `value`, in a wrapper that keeps it live.
+
+    Backs the `live` macro. Reading the value resolves every pending preload of
+    the request in one batch; a query error is raised, as `preloaded.value` does.
+    """
+    if preloaded.call.url != get_state().url:
+        raise ValueError(
+            f"live() keeps {preloaded.name} current from CONVEX_URL; "
+            "preload it without url= to make it live"
+        )
+    ref = LiveRef(preloaded.name, preloaded.args, partial, _checked_tag(tag), css_class)
+    outcome = preloaded.outcome
+    outcome.unwrap()
+    return _render(ref, outcome, _new_element_id(ref), oob=False)
+
+
+def lazy_fragment(
+    function: FunctionRef,
+    args: Mapping[str, Any] | None,
+    partial: str,
+    *,
+    tag: str = "div",
+    css_class: str = "",
+    loading: str | None = None,
+) -> Markup:
+    """A wrapper in its loading state that the page's first poll fills; backs the `lazy` macro."""
+    call = prepare(function, args, None)
+    ref = LiveRef(call.path, call.args, partial, _checked_tag(tag), css_class)
+    body = render_template("convex/loading.html") if loading is None else loading
+    return _element(
+        ref.tag,
+        {
+            "id": _new_element_id(ref),
+            "class": _classes("convex-live convex-loading", css_class),
+            "data-convex-ref": ref.sign(),
+            "data-convex-hash": "",
+            "aria-busy": "true",
+        },
+        body,
+    )
+
+
+def outcome_hash(outcome: Outcome) -> str:
+    """A short digest of what a fragment shows, equal for equal values."""
+    if outcome.error is None:
+        text = args_key(outcome.raw)
+    else:
+        text = f"!{type(outcome.error).__name__}:{outcome.error}"
+    return blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def parse_page_fragments(data: Any) -> list[PageFragment]:
+    """Read the `[{"id", "ref", "hash"}, ...]` list a page sends, or raise ValueError saying why."""
+    if not isinstance(data, list):
+        raise ValueError("Expected a JSON list of live fragments")
+    if len(data) > _MAX_FRAGMENTS:
+        raise ValueError(f"At most {_MAX_FRAGMENTS} live fragments per page")
+    fragments = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(key), str) for key in ("id", "ref", "hash")
+        ):
+            raise ValueError(f"Live fragment {index} must have string id, ref and hash")
+        if not _ELEMENT_ID.fullmatch(item["id"]):
+            raise ValueError(f"Live fragment {index} has an invalid element id")
+        fragments.append(PageFragment(item["id"], item["ref"], item["hash"]))
+    return fragments
+
+
+def refresh(
+    fragments: Sequence[PageFragment], wanted: Callable[[LiveRef], bool] | None = None
+) -> Refresh:
+    """Re-run the (wanted) fragments' queries in one batch and render those that changed.
+
+    A refused reference becomes an error swap; an unreachable deployment raises
+    ConvexConnectionError or ConvexRequestError, so the page keeps what it shows.
+    """
+    swaps: list[Markup] = []
+    rejected = 0
+    pending: list[tuple[PageFragment, LiveRef, Preloaded]] = []
+    for fragment in fragments:
+        try:
+            ref = LiveRef.load(fragment.ref)
+        except LiveReferenceError:
+            rejected += 1
+            swaps.append(_rejected(fragment.element_id))
+            continue
+        if wanted is None or wanted(ref):
+            args = decode(ref.args)
+            assert isinstance(args, dict)
+            pending.append((fragment, ref, preload_query(ref.name, args)))
+    for fragment, ref, preloaded in pending:
+        outcome = preloaded.outcome
+        if isinstance(outcome.error, ConvexConnectionError | ConvexRequestError):
+            raise outcome.error
+        if outcome_hash(outcome) != fragment.hash:
+            swaps.append(_render(ref, outcome, fragment.element_id, oob=True))
+    return Refresh(swaps, rejected)
+
+
+@blueprint.post("/poll")
+def poll() -> ResponseReturnValue:
+    """Answer a page's poll: 204 if nothing changed, else out-of-band swaps of what did.
+
+    Body: `{"fragments": [{"id", "ref", "hash"}, ...]}`. 400 (with swaps) when a
+    reference was refused; 503 or 502 when Convex cannot answer.
+    """
+    protect()
+    body = request.get_json(silent=True)
+    try:
+        fragments = parse_page_fragments(body.get("fragments") if isinstance(body, dict) else None)
+    except ValueError as error:
+        abort(400, str(error))
+    try:
+        result = refresh(fragments)
+    except ConvexFlaskError as error:
+        current_app.logger.warning("Live fragments not refreshed: %s", error)
+        status = 503 if isinstance(error, ConvexConnectionError) else 502
+        return Response(status=status, headers={"Retry-After": "5"})
+    if not result.swaps:
+        return Response(status=204)
+    return Response(
+        Markup("\n").join(result.swaps),
+        status=400 if result.rejected else 200,
+        mimetype="text/html",
+    )
+
+
+@blueprint.app_template_global("convex_scripts")
+def scripts() -> Markup:
+    """The tags for a page's <head>: stylesheet, htmx, its SSE extension, flask-convex.js."""
+    interval = float(current_app.config["CONVEX_POLL_INTERVAL"])
+    if interval <= 0:
+        raise ConvexConfigError(f"CONVEX_POLL_INTERVAL must be positive seconds, not {interval}")
+    template = current_app.jinja_env.get_template("convex/scripts.html")
+    return Markup(  # noqa: S704 - the output of an autoescaped template
+        template.render(
+            version=__about__.__version__,
+            interval_ms=round(interval * 1000),
+            csrf_token=csrf_token(),
+        )
+    )
+
+
+blueprint.add_app_template_global(csrf_field, "convex_csrf_field")
+blueprint.add_app_template_global(csrf_token, "convex_csrf_token")
+blueprint.add_app_template_global(live_fragment, "convex_live")
+blueprint.add_app_template_global(lazy_fragment, "convex_lazy")
+
+
+def _render(ref: LiveRef, outcome: Outcome, element_id: str, *, oob: bool) -> Markup:
+    classes = "convex-live"
+    if outcome.error is None:
+        body = render_template(ref.partial, value=outcome.value)
+    else:
+        current_app.logger.warning("Live fragment %s failed: %s", ref.name, outcome.error)
+        classes += " convex-error"
+        body = render_template("convex/fragment_error.html", error=outcome.error)
+    return _element(
+        ref.tag,
+        {
+            "id": element_id,
+            "class": _classes(classes, ref.css_class),
+            "data-convex-ref": ref.sign(),
+            "data-convex-hash": outcome_hash(outcome),
+            "hx-swap-oob": "true" if oob else None,
+        },
+        body,
+    )
+
+
+def _rejected(element_id: str) -> Markup:
+    """An error wrapper without a reference, so the page stops polling for it."""
+    return _element(
+        "div",
+        {"id": element_id, "class": "convex-live convex-error", "hx-swap-oob": "true"},
+        render_template("convex/fragment_expired.html"),
+    )
+
+
+def _element(tag: str, attributes: dict[str, str | None], body: str) -> Markup:
+    attrs = Markup("").join(
+        Markup(' {}="{}"').format(name, value)
+        for name, value in attributes.items()
+        if value is not None
+    )
+    # `body` is the output of an autoescaped template: already safe HTML.
+    return Markup("<{0}{1}>{2}</{0}>").format(tag, attrs, Markup(body))  # noqa: S704
+
+
+def _classes(own: str, extra: str) -> str:
+    return f"{own} {extra}" if extra else own
+
+
+def _checked_tag(tag: str) -> str:
+    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+        raise ValueError(f"tag must be an HTML element name such as 'div' or 'ul', not {tag!r}")
+    return tag
+
+
+def _new_element_id(ref: LiveRef) -> str:
+    """A stable id for the fragment, unique within the page being rendered."""
+    digest = blake2b(
+        f"{ref.name}\0{args_key(ref.args)}\0{ref.partial}".encode(), digest_size=6
+    ).hexdigest()
+    taken: dict[str, int] = request.environ.setdefault(_IDS_KEY, {})
+    count = taken[digest] = taken.get(digest, 0) + 1
+    return f"convex-{digest}" if count == 1 else f"convex-{digest}-{count}"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    secret = current_app.secret_key
+    if not secret:
+        raise ConvexConfigError(
+            "Live fragments sign their references with the app's SECRET_KEY: set it"
+        )
+    return URLSafeTimedSerializer(secret, salt=SALT)

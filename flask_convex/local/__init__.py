@@ -1,0 +1,273 @@
+"""A local Convex deployment for development and tests.
+
+It runs an app's real ``convex/*.ts`` functions on the official ``convex-test``
+runtime behind a small Node server that speaks the Convex HTTP API and sync
+WebSocket, so the official clients (and flask-convex) work against it
+unchanged. Node.js and npm must be installed; the server's npm dependencies are
+installed once into a cache directory on first use.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+
+__all__ = ["LocalDeployment", "LocalDeploymentError", "install_server"]
+
+SERVER_SOURCE = Path(__file__).parent / "server"
+_READY = re.compile(r"ready at (http://\S+)")
+_RECENT_OUTPUT_LINES = 200
+
+
+class LocalDeploymentError(RuntimeError):
+    """The local deployment could not be installed or started."""
+
+
+def _cache_root() -> Path:
+    configured = os.environ.get("FLASK_CONVEX_CACHE")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "flask-convex"
+
+
+def _require(tool: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        raise LocalDeploymentError(
+            f"`{tool}` was not found on PATH. The local Convex deployment needs Node.js 18 "
+            "or newer with npm: install them (e.g. `apt-get install nodejs npm`, or from "
+            "nodejs.org), or set CONVEX_URL to a real deployment instead."
+        )
+    return found
+
+
+def _server_files() -> list[Path]:
+    return sorted(
+        path
+        for path in SERVER_SOURCE.iterdir()
+        if path.suffix == ".mjs" or path.name in ("package.json", "package-lock.json")
+    )
+
+
+def install_server() -> Path:
+    """Returns a directory holding the server with its npm dependencies installed.
+
+    The directory is keyed by a hash of the server's sources and lockfile, so
+    an upgrade installs afresh; a file lock keeps concurrent processes from
+    installing at once.
+    """
+    files = _server_files()
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    root = _cache_root()
+    target = root / f"local-{digest.hexdigest()[:16]}"
+    marker = target / ".installed"
+    if marker.exists():
+        return target
+    npm = _require("npm")
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return target
+        staging = root / f"{target.name}.staging-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        for path in files:
+            shutil.copy2(path, staging / path.name)
+        result = subprocess.run(  # noqa: S603 (our own npm, fixed arguments)
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=staging,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise LocalDeploymentError(
+                f"`npm ci` failed installing the local deployment:\n{result.stderr.strip()}"
+            )
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        marker.touch()
+    return target
+
+
+class LocalDeployment:
+    """One local Convex deployment process serving ``functions_dir``.
+
+    ``port=0`` picks a free port. ``data_file`` keeps committed data across
+    restarts (``None`` keeps it in memory). ``watch`` rebuilds when a source
+    file changes. ``env`` is what functions see as ``process.env`` (like
+    ``npx convex env set``). ``admin_key`` enables ``Authorization: Convex
+    <key>``. ``echo`` copies the server's output to stderr.
+    """
+
+    def __init__(
+        self,
+        functions_dir: str | os.PathLike[str],
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        data_file: str | os.PathLike[str] | None = None,
+        watch: bool = False,
+        env: Mapping[str, str] | None = None,
+        admin_key: str | None = None,
+        ping_interval: float | None = None,
+        echo: bool = False,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.functions_dir = Path(functions_dir).resolve()
+        self.port = port
+        self.host = host
+        self.data_file = Path(data_file).resolve() if data_file is not None else None
+        self.watch = watch
+        self.env = dict(env or {})
+        self.admin_key = admin_key
+        self.ping_interval = ping_interval
+        self.echo = echo
+        self.startup_timeout = startup_timeout
+        self.output: collections.deque[str] = collections.deque(maxlen=_RECENT_OUTPUT_LINES)
+        self._url: str | None = None
+        self._ready = threading.Event()
+        self._process: subprocess.Popen[str] | None = None
+        self._readers: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        """The deployment URL, e.g. ``http://127.0.0.1:3210``; only once started."""
+        if self._url is None:
+            raise LocalDeploymentError("The local deployment is not running; call start() first")
+        return self._url
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def _command(self, server: Path) -> list[str]:
+        command = [
+            _require("node"),
+            str(server / "main.mjs"),
+            "--functions",
+            str(self.functions_dir),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--exit-with-stdin",
+        ]
+        if self.data_file is not None:
+            command += ["--data", str(self.data_file)]
+        if self.watch:
+            command.append("--watch")
+        if self.admin_key is not None:
+            command += ["--admin-key", self.admin_key]
+        if self.ping_interval is not None:
+            command += ["--ping-interval-ms", str(int(self.ping_interval * 1000))]
+        for key, value in self.env.items():
+            command += ["--env", f"{key}={value}"]
+        return command
+
+    def start(self) -> str:
+        """Starts the server and returns its URL once it answers requests."""
+        if self._process is not None:
+            return self.url
+        command = self._command(install_server())
+        self._ready.clear()
+        process = self._process = subprocess.Popen(  # noqa: S603 (node and our server)
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream,), daemon=True)
+            for stream in (process.stdout, process.stderr)
+            if stream is not None
+        ]
+        for reader in self._readers:
+            reader.start()
+        threading.Thread(target=self._wake_on_exit, args=(process,), daemon=True).start()
+        if not self._ready.wait(self.startup_timeout) or self._url is None:
+            recent = "\n".join(self.output)
+            self.stop()
+            raise LocalDeploymentError(f"The local Convex deployment did not start:\n{recent}")
+        return self._url
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                self.output.append(line.rstrip("\n"))
+                if self.echo:
+                    sys.stderr.write(line)
+                match = _READY.search(line)
+                if match and self._url is None:
+                    self._url = match.group(1)
+                    self._ready.set()
+
+    def _wake_on_exit(self, process: subprocess.Popen[str]) -> None:
+        process.wait()
+        for reader in self._readers:
+            reader.join()
+        self._ready.set()
+
+    def wait(self) -> int:
+        """Blocks until the server exits; returns its exit status."""
+        if self._process is None:
+            return 0
+        return self._process.wait()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stops the server: SIGTERM, then SIGKILL by pid if it lingers."""
+        process, self._process = self._process, None
+        self._url = None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for reader in self._readers:
+            reader.join(timeout)
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+
+    def reset(self) -> None:
+        """Deletes all data; subscribers see the change like any other commit."""
+        response = httpx.post(f"{self.url}/_flask_convex/reset")
+        response.raise_for_status()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

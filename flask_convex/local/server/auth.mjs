@@ -1,0 +1,228 @@
+// Authentication as the Convex backend does it (protocol section 4): providers
+// come from the app's `convex/auth.config.ts`, tokens are verified before any
+// function runs, and functions see the identity the real backend would build.
+
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  jwtVerify,
+} from "jose";
+
+const LEEWAY_SECONDS = 5;
+const REGISTERED_CLAIMS = new Set(["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "fva"]);
+const OIDC_CLAIMS = {
+  name: "name",
+  given_name: "givenName",
+  family_name: "familyName",
+  nickname: "nickname",
+  preferred_username: "preferredUsername",
+  profile: "profileUrl",
+  picture: "pictureUrl",
+  website: "websiteUrl",
+  email: "email",
+  email_verified: "emailVerified",
+  gender: "gender",
+  birthdate: "birthday",
+  zoneinfo: "timezone",
+  locale: "language",
+  phone_number: "phoneNumber",
+  phone_number_verified: "phoneNumberVerified",
+  updated_at: "updatedAt",
+};
+
+/** A rejected credential; `status` and `code` are what the HTTP API answers. */
+export class AuthError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const unauthenticated = (message) => new AuthError(401, "Unauthenticated", message);
+
+/** Who a request runs as: `identity` is what `ctx.auth.getUserIdentity()` returns. */
+export const ANONYMOUS = Object.freeze({ identity: null, admin: false });
+
+/** Verifies user tokens against the configured providers and admin keys against one secret. */
+export class Authenticator {
+  /** `authConfig` is the default export of auth.config.ts (or undefined). */
+  constructor(authConfig, adminKey) {
+    this.providers = (authConfig?.providers ?? []).map(normalizeProvider);
+    this.adminKey = adminKey;
+  }
+
+  /** Authenticates an `Authorization` header value (or undefined) of an HTTP request. */
+  async fromHeader(header) {
+    if (header === undefined) return ANONYMOUS;
+    const scheme = header.slice(0, 7).toLowerCase();
+    if (header.length < 7 || (scheme !== "bearer " && scheme !== "convex ")) {
+      throw new AuthError(400, "InvalidHeaderFailure", "Authorization header must be `Bearer <token>` or `Convex <admin key>`");
+    }
+    const value = header.slice(7).trim();
+    if (scheme === "bearer ") return { identity: await this.verifyToken(value), admin: false };
+    return this.adminAuth(value);
+  }
+
+  /** Admin access from `<key>` or `<key>:<base64 JSON identity>` (acting as a user). */
+  adminAuth(value, actingAs = null) {
+    const key = this.adminKey;
+    if (!key || (value !== key && !value.startsWith(`${key}:`))) {
+      throw new AuthError(401, "BadAdminKey", "The provided admin key is invalid for this deployment");
+    }
+    let identity = actingAs;
+    if (value !== key) {
+      try {
+        identity = JSON.parse(Buffer.from(value.slice(key.length + 1), "base64").toString("utf8"));
+      } catch {
+        throw new AuthError(400, "InvalidAdminKey", "Admin key identity suffix is not base64 JSON");
+      }
+    }
+    return { identity: identity && completeIdentity(identity), admin: true };
+  }
+
+  /** Verifies a JWT and returns the identity functions see. */
+  async verifyToken(token) {
+    let claims;
+    try {
+      claims = decodeJwt(token);
+    } catch (error) {
+      throw new AuthError(401, "InvalidAuthHeader", `Could not parse JWT payload: ${error.message}`);
+    }
+    if (typeof claims.iss !== "string") {
+      throw new AuthError(401, "InvalidAuthHeader", "Missing issuer in JWT payload");
+    }
+    const audiences = [claims.aud ?? []].flat();
+    const provider = this.providers.find(
+      (p) => normalizeIssuer(p.issuer) === normalizeIssuer(claims.iss)
+        && (p.applicationID === undefined || audiences.includes(p.applicationID)),
+    );
+    if (provider === undefined) {
+      throw new AuthError(
+        401,
+        "NoAuthProvider",
+        `No auth provider found matching the given token (issuer ${claims.iss}, audience ${JSON.stringify(claims.aud ?? null)}). `
+          + `Check that auth.config.ts lists this issuer and application ID.`,
+      );
+    }
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, await provider.keys(claims.iss), {
+        algorithms: provider.algorithms,
+        audience: provider.applicationID,
+        clockTolerance: LEEWAY_SECONDS,
+        requiredClaims: provider.oidc ? ["exp", "sub", "iat"] : ["exp", "sub"],
+      }));
+    } catch (error) {
+      if (error instanceof AuthError) throw error;
+      const reason = error.code === "ERR_JWT_EXPIRED" ? "Token expired" : error.message;
+      throw unauthenticated(`Could not verify token claim: ${reason}`);
+    }
+    return buildIdentity(payload, provider.oidc);
+  }
+}
+
+function buildIdentity(payload, oidc) {
+  const identity = {
+    tokenIdentifier: `${payload.iss}|${payload.sub}`,
+    subject: payload.sub,
+    issuer: payload.iss,
+  };
+  for (const [claim, value] of Object.entries(payload)) {
+    if (REGISTERED_CLAIMS.has(claim)) continue;
+    if (oidc && claim in OIDC_CLAIMS) {
+      identity[OIDC_CLAIMS[claim]] = claim === "updated_at" && typeof value === "number"
+        ? new Date(value * 1000).toISOString()
+        : value;
+    } else if (oidc && claim === "address") {
+      identity.address = value?.formatted ?? value;
+    } else {
+      flattenClaim(identity, claim, value);
+    }
+  }
+  return identity;
+}
+
+function flattenClaim(target, name, value) {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    for (const [key, inner] of Object.entries(value)) flattenClaim(target, `${name}.${key}`, inner);
+  } else {
+    target[name] = value;
+  }
+}
+
+function completeIdentity(attributes) {
+  const { issuer, subject } = attributes;
+  const tokenIdentifier = attributes.tokenIdentifier ?? `${issuer}|${subject}`;
+  if (attributes.tokenIdentifier === undefined && (issuer === undefined || subject === undefined)) {
+    throw new AuthError(400, "InvalidAdminKey", "Acting-as identity needs tokenIdentifier or issuer and subject");
+  }
+  return { ...attributes, tokenIdentifier };
+}
+
+function withScheme(url) {
+  return /^https?:\/\//.test(url) ? url : `https://${url}`;
+}
+
+function normalizeIssuer(issuer) {
+  return withScheme(issuer).replace(/\/+$/, "");
+}
+
+function normalizeProvider(config) {
+  if (config.type === "customJwt") {
+    return {
+      oidc: false,
+      issuer: config.issuer,
+      applicationID: config.applicationID,
+      algorithms: [config.algorithm ?? "RS256"],
+      keys: cached(() => keySetFromUrl(config.jwks)),
+    };
+  }
+  const discover = cached(() => discoverKeys(config.domain));
+  return {
+    oidc: true,
+    issuer: config.domain,
+    applicationID: config.applicationID,
+    algorithms: ["RS256", "EdDSA"],
+    keys: discover,
+  };
+}
+
+/** Memoizes a successful async result; a failure is retried on the next call. */
+function cached(load) {
+  let promise = null;
+  return () => {
+    promise ??= load().catch((error) => {
+      promise = null;
+      throw error;
+    });
+    return promise;
+  };
+}
+
+async function keySetFromUrl(url) {
+  if (url.startsWith("data:")) {
+    const response = await fetch(url);
+    return createLocalJWKSet(await response.json());
+  }
+  // Cached by jose; an unknown `kid` triggers a refetch (key rotation).
+  return createRemoteJWKSet(new URL(withScheme(url)), { cooldownDuration: 0 });
+}
+
+async function discoverKeys(domain) {
+  const issuer = withScheme(domain).replace(/\/+$/, "");
+  const url = `${issuer}/.well-known/openid-configuration`;
+  let config;
+  try {
+    const response = await fetch(url, { headers: { accept: "application/json" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    config = await response.json();
+  } catch (error) {
+    throw unauthenticated(`Could not fetch OIDC discovery document ${url}: ${error.message}`);
+  }
+  if (normalizeIssuer(config.issuer ?? "") !== issuer || typeof config.jwks_uri !== "string") {
+    throw unauthenticated(`OIDC discovery document ${url} has issuer ${config.issuer}, expected ${issuer}`);
+  }
+  return createRemoteJWKSet(new URL(config.jwks_uri), { cooldownDuration: 0 });
+}

@@ -1,0 +1,345 @@
+// The app's functions running on the official convex-test runtime, plus what
+// a deployment needs on top: one strictly increasing clock, durable commits,
+// snapshot reads at a timestamp, log capture and backend-shaped errors.
+//
+// convex-test keeps its database in `DatabaseFake` (`_documents`: id ->
+// committed document; `_writes`: a stack of pending write sets, one per
+// transaction level). We hook three of its methods on our single instance:
+// the outermost `commit` (timestamp, persist, notify), and the outermost
+// `startTransaction`/`rollbackWrites` of a query (swap in the documents of a
+// snapshot). convex-test is pinned exactly; `checkInternals` fails loudly at
+// start-up when an upgrade moves any of this.
+
+import { AsyncLocalStorage, AsyncResource } from "node:async_hooks";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import util from "node:util";
+import { convexTest } from "convex-test";
+import { makeFunctionReference } from "convex/server";
+import { Authenticator } from "./auth.mjs";
+import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
+
+/** How far back `queryAt` can read; the HTTP API promises at least 30 s. */
+const HISTORY_NS = 60_000_000_000n;
+const LOG_LEVELS = { log: "LOG", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG" };
+// convex-test only needs some module path containing "_generated" to find the
+// modules root; we load modules ourselves (see `loadModule`).
+const PLACEHOLDER_MODULES = { "./_generated/server.js": async () => ({}) };
+
+/** A read at a timestamp older than the history kept: 503 OutOfRetention over HTTP. */
+export class OutOfRetentionError extends Error {}
+
+// Request ids only need to be unique; a counter is cheaper than random bytes per call.
+const REQUEST_ID_PREFIX = randomBytes(4).toString("hex");
+let requestCount = 0;
+
+const requestStorage = new AsyncLocalStorage();
+const snapshotStorage = new AsyncLocalStorage();
+
+// Function logs go to the request that produced them, as `[LEVEL] text` lines.
+for (const [method, level] of Object.entries(LOG_LEVELS)) {
+  const original = console[method].bind(console);
+  console[method] = (...args) => {
+    const request = requestStorage.getStore();
+    if (request === undefined) original(...args);
+    else request.logLines.push(`[${level}] ${args.map((a) => util.inspect(a, { breakLength: Infinity })).join(" ")}`);
+  };
+}
+
+export class Runtime {
+  constructor({ functionsDir, buildRoot, dataFile, adminKey }) {
+    this.functionsDir = path.resolve(functionsDir);
+    this.buildRoot = buildRoot;
+    this.dataFile = dataFile;
+    this.adminKey = adminKey;
+    this.buildCount = 0;
+    this.buildError = null;
+    this.listeners = new Set();
+    // Listeners run in the context of start-up, not of the mutation whose
+    // commit triggered them, so no convex-test transaction state leaks in.
+    this.rootScope = new AsyncResource("flask-convex-notify");
+    this.history = []; // [{ts, undo: [[id, previous document or undefined]]}], oldest first
+  }
+
+  /** Builds the functions and loads the data file; throws when either fails. */
+  async start() {
+    const state = this.dataFile.load();
+    const build = await this.build();
+    this.t = convexTest(build.schema, PLACEHOLDER_MODULES);
+    this.db = await captureDatabase(this.t);
+    this.install(build);
+    Object.assign(this.db, {
+      _documents: state.documents,
+      _nextDocId: state.nextDocId,
+      _lastCreationTime: state.lastCreationTime,
+    });
+    this.current = state.documents;
+    this.currentShared = false;
+    this.latestTs = state.ts;
+    this.latestTs = this.nextTs();
+    this.retentionFloor = this.latestTs;
+    this.dataFile.rewrite(this.state());
+    this.hookDatabase();
+  }
+
+  /** Rebuilds after a source change; a failed build keeps the last good one. */
+  async reload() {
+    try {
+      const build = await this.build();
+      const probe = await captureDatabase(convexTest(build.schema, PLACEHOLDER_MODULES));
+      this.db._schema = probe._schema;
+      this.install(build);
+      this.buildError = null;
+    } catch (error) {
+      this.buildError = error instanceof BuildError ? error.message : String(error.stack ?? error);
+      return false;
+    }
+    this.notify();
+    return true;
+  }
+
+  async build() {
+    const buildId = ++this.buildCount;
+    const modules = await buildFunctions(this.functionsDir, this.buildRoot, buildId);
+    removeOldBuilds(this.buildRoot, buildId);
+    return {
+      modules,
+      schema: modules.get("schema")?.default,
+      authConfig: modules.get("auth.config")?.default,
+    };
+  }
+
+  install({ modules, authConfig }) {
+    this.modules = modules;
+    this.auth = new Authenticator(authConfig, this.adminKey);
+    this.db.componentModules(async (modulePath) => {
+      const module = this.modules.get(modulePath);
+      if (module === undefined) throw new Error(`Could not find module for: "${modulePath}"`);
+      return module;
+    });
+  }
+
+  /** Registers `listener()` to run after every commit, reset and reload. */
+  onChange(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  notify() {
+    this.rootScope.runInAsyncScope(() => setImmediate(() => {
+      for (const listener of this.listeners) listener();
+    }));
+  }
+
+  /** The process-wide clock: strictly increasing, never below a timestamp already handed out. */
+  nextTs() {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    return now > this.latestTs ? now : this.latestTs + 1n;
+  }
+
+  /** Makes sure later commits get timestamps above `ts` (one a client has seen elsewhere). */
+  observeTs(ts) {
+    if (ts > this.latestTs) this.latestTs = ts;
+  }
+
+  /** The latest snapshot: `{ts, documents}`; `documents` stays frozen while it is read. */
+  snapshot() {
+    this.currentShared = true;
+    return { ts: this.latestTs, documents: this.current };
+  }
+
+  /** The snapshot at `ts`, rebuilt by undoing later commits. */
+  snapshotAt(ts) {
+    if (ts >= this.latestTs) return this.snapshot();
+    if (ts < this.retentionFloor) {
+      throw new OutOfRetentionError(`Timestamp ${ts} is too old: reads are kept for ${HISTORY_NS / 1_000_000_000n} s`);
+    }
+    const documents = { ...this.current };
+    for (let i = this.history.length - 1; i >= 0 && this.history[i].ts > ts; i--) {
+      for (const [id, previous] of this.history[i].undo) {
+        if (previous === undefined) delete documents[id];
+        else documents[id] = previous;
+      }
+    }
+    return { ts, documents };
+  }
+
+  state() {
+    return {
+      ts: this.latestTs,
+      nextDocId: this.db._nextDocId,
+      lastCreationTime: this.db._lastCreationTime,
+      documents: this.current,
+    };
+  }
+
+  /** Deletes every document in one commit, so subscribers and snapshots see it like any write. */
+  async reset() {
+    await this.t.mutation(async () => {
+      for (const id of Object.keys(this.current)) this.db.delete(undefined, id);
+    });
+    this.dataFile.rewrite(this.state());
+  }
+
+  hookDatabase() {
+    const db = this.db;
+    const { startTransaction, rollbackWrites, commit } = db;
+    let swappedOut = null;
+    db.startTransaction = () => {
+      const snapshot = snapshotStorage.getStore();
+      if (db._writes.length === 0 && snapshot !== undefined && snapshot !== db._documents) {
+        swappedOut = db._documents;
+        db._documents = snapshot;
+      }
+      startTransaction.call(db);
+    };
+    db.rollbackWrites = () => {
+      rollbackWrites.call(db);
+      if (db._writes.length === 0) {
+        if (swappedOut !== null) db._documents = swappedOut;
+        swappedOut = null;
+        db._queryResults = {}; // convex-test never frees finished query streams
+      }
+    };
+    db.commit = (convexTestTs) => {
+      if (db._writes.length !== 1) return commit.call(db, convexTestTs);
+      const ids = Object.keys(db._writes[0]);
+      const request = requestStorage.getStore();
+      if (ids.length === 0) {
+        commit.call(db, this.latestTs);
+        if (request) request.commitTs = this.latestTs;
+        return undefined;
+      }
+      if (this.currentShared) {
+        db._documents = { ...db._documents };
+        this.current = db._documents;
+        this.currentShared = false;
+      }
+      const ts = this.nextTs();
+      const undo = ids.map((id) => [id, db._documents[id]]);
+      commit.call(db, ts);
+      this.latestTs = ts;
+      if (request) request.commitTs = ts;
+      this.remember(ts, undo);
+      const writes = Object.fromEntries(ids.map((id) => [id, db._documents[id] ?? null]));
+      try {
+        this.dataFile.append(this.state(), writes);
+      } catch (error) {
+        process.stderr.write(`flask-convex: cannot write the data file, stopping: ${error.stack}\n`);
+        process.exit(1);
+      }
+      this.notify();
+      return undefined;
+    };
+  }
+
+  remember(ts, undo) {
+    this.history.push({ ts, undo });
+    const horizon = ts - HISTORY_NS;
+    let drop = 0;
+    while (drop < this.history.length - 1 && this.history[drop].ts < horizon) drop++;
+    if (drop > 0) {
+      this.retentionFloor = this.history[drop - 1].ts;
+      this.history.splice(0, drop);
+    }
+  }
+
+  /**
+   * Runs the function at `fn` (a parsed path) as `auth` (`{identity, admin}`).
+   * `kind` is "query", "mutation", "action" or "any" (admin `/api/function`);
+   * queries read `snapshot` (default: the latest). Never throws for a failure
+   * of the function: returns `{ok, value | message, data, hasData, logLines, commitTs}`.
+   */
+  async run({ fn, args, auth, kind, snapshot }) {
+    const request = { logLines: [], commitTs: null };
+    const requestId = `${REQUEST_ID_PREFIX}${(++requestCount).toString(16).padStart(8, "0")}`;
+    try {
+      const type = this.resolve(fn, kind, auth.admin);
+      const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
+      const call = () => accessor[type](makeFunctionReference(fn.display), args);
+      const value = await requestStorage.run(request, () => (type === "query"
+        ? snapshotStorage.run((snapshot ?? this.snapshot()).documents, call)
+        : call()));
+      return { ok: true, value, logLines: request.logLines, commitTs: request.commitTs };
+    } catch (error) {
+      return { ok: false, ...this.describe(error, requestId), logLines: request.logLines };
+    }
+  }
+
+  resolve(fn, kind, admin) {
+    const func = this.modules.get(fn.module)?.[fn.name];
+    const type = func?.isQuery ? "query" : func?.isMutation ? "mutation" : func?.isAction ? "action" : null;
+    if (type === null || (func.isInternal && !admin)) {
+      throw new SystemError(`Could not find public function for '${fn.display}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`);
+    }
+    if (kind !== "any" && kind !== type) {
+      throw new SystemError(`Trying to execute ${fn.canonical} as ${title(kind)}, but it is defined as ${title(type)}.`);
+    }
+    return type;
+  }
+
+  describe(error, requestId) {
+    const prefix = `[Request ID: ${requestId}] Server Error\n`;
+    if (error instanceof SystemError) return { message: prefix + error.message, hasData: false };
+    if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {
+      return { message: `${prefix}Uncaught ConvexError: ${error.message}`, data: error.data, hasData: true };
+    }
+    const name = error?.name ?? "Error";
+    const frames = String(error?.stack ?? "")
+      .split("\n")
+      .filter((line) => line.includes(this.functionsDir))
+      .map((line) => line.replaceAll(this.functionsDir, `../${path.basename(this.functionsDir)}`));
+    return { message: [`${prefix}Uncaught ${name}: ${error?.message ?? error}`, ...frames].join("\n"), hasData: false };
+  }
+}
+
+/** A failure of the deployment rather than of user code (not found, wrong type). */
+class SystemError extends Error {}
+
+function title(kind) {
+  return kind[0].toUpperCase() + kind.slice(1);
+}
+
+/**
+ * Returns the root `DatabaseFake` of a convex-test instance, with a
+ * `componentModules(loader)` method that replaces its module loader.
+ * convex-test exposes neither; its transaction manager hands the components
+ * map to `Object.values` synchronously when a transaction begins.
+ */
+async function captureDatabase(t) {
+  const objectValues = Object.values;
+  let components = null;
+  Object.values = (object) => {
+    if (components === null && object?.[""]?.db !== undefined) components = object;
+    return objectValues(object);
+  };
+  let probe;
+  try {
+    probe = t.query(async () => null);
+  } finally {
+    Object.values = objectValues;
+  }
+  await probe;
+  const db = checkInternals(components?.[""]?.db);
+  db.componentModules = (loader) => {
+    components[""].modules = loader;
+  };
+  return db;
+}
+
+const DATABASE_FIELDS = ["_documents", "_writes", "_nextDocId", "_lastCreationTime", "_schema", "_queryResults"];
+const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete"];
+
+function checkInternals(db) {
+  const missing = [
+    ...DATABASE_FIELDS.filter((field) => db === undefined || !(field in db)),
+    ...DATABASE_METHODS.filter((method) => typeof db?.[method] !== "function"),
+  ];
+  if (missing.length > 0) {
+    throw new Error(
+      `convex-test internals changed (missing ${missing.join(", ")}): `
+        + "flask-convex's local deployment supports convex-test 0.0.60 exactly",
+    );
+  }
+  return db;
+}

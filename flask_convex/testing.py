@@ -1,0 +1,62 @@
+"""pytest plugin: a local Convex deployment running your ``convex/`` functions.
+
+Registered through the ``pytest11`` entry point. Tests ask for ``convex_url``
+(a deployment whose data is wiped before the test) or ``convex_deployment``
+(the session's :class:`~flask_convex.local.LocalDeployment`). Point it at your
+functions with the ini option ``convex_functions_dir`` or by overriding the
+``convex_functions_dir`` fixture; give functions environment variables by
+overriding ``convex_env``. Both overrides must stay session-scoped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flask_convex.local import LocalDeployment
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "convex_functions_dir",
+        "directory of the Convex functions the local deployment serves (default: convex/)",
+        default="convex",
+    )
+
+
+@pytest.fixture(scope="session")
+def convex_functions_dir(pytestconfig: pytest.Config) -> Path:
+    """The ``convex/`` directory to serve, relative to the pytest root directory."""
+    return pytestconfig.rootpath / str(pytestconfig.getini("convex_functions_dir"))
+
+
+@pytest.fixture(scope="session")
+def convex_env() -> dict[str, str]:
+    """``process.env`` of the functions, like ``npx convex env set``."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def convex_deployment(
+    convex_functions_dir: Path,
+    convex_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LocalDeployment]:
+    """One local deployment for the test session, on a free port, with a throw-away data file."""
+    data_file = tmp_path_factory.mktemp("convex-local") / "data.jsonl"
+    with LocalDeployment(convex_functions_dir, data_file=data_file, env=convex_env) as deployment:
+        yield deployment
+
+
+@pytest.fixture
+def convex_reset(convex_deployment: LocalDeployment) -> None:
+    """Wipes the deployment's data, so the test starts from empty tables."""
+    convex_deployment.reset()
+
+
+@pytest.fixture
+def convex_url(convex_deployment: LocalDeployment, convex_reset: None) -> str:
+    """The URL of the session's deployment, its data wiped for this test."""
+    return convex_deployment.url

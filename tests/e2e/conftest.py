@@ -1,0 +1,134 @@
+"""Browser tests: the example app on a real HTTP server, driven by Debian's Chromium.
+
+Playwright drives the system browser (`apt-get install chromium`); nothing is
+downloaded. Test modules load the example's fixtures with `pytest_plugins`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask, render_template_string
+from playwright.sync_api import Browser, Page, sync_playwright
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
+
+from example.app import create_app
+from flask_convex import preload_query
+from flask_convex.local import LocalDeployment
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+POLL_INTERVAL = 1.0
+"""CONVEX_POLL_INTERVAL of the app under test, in seconds."""
+
+POLL_MARGIN = 2.0
+"""Time allowed beyond one poll interval for a poll's round trip and the swap."""
+
+# A test-only page: two live fragments and a lazy one whose query always fails
+# (the list argument must be a string).
+FRAGMENTS_PAGE = """
+{% extends "base.html" %}
+{% from "convex/macros.html" import live, lazy %}
+{% block content %}
+{% set partial = "partials/tasks.html" %}
+<section class="card" id="default">{{ live(default, partial) }}</section>
+<section class="card" id="other">{{ live(other, partial) }}</section>
+<section class="card" id="failing">{{ lazy("tasks:list", {"list": 42}, partial) }}</section>
+{% endblock %}
+"""
+
+
+def fragments_page() -> str:
+    default = preload_query("tasks:list", {"list": "default"})
+    other = preload_query("tasks:list", {"list": "other"})
+    return render_template_string(FRAGMENTS_PAGE, default=default, other=other)
+
+
+def serve(app: Callable[..., Any]) -> Iterator[str]:
+    """Serve a WSGI app on a free port in a thread; yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def example_server(
+    example_config: dict[str, Any], example_deployment: LocalDeployment
+) -> Iterator[str]:
+    """The example app served over HTTP, with the test-only page at /e2e/fragments."""
+    app: Flask = create_app(
+        {
+            **example_config,
+            "CONVEX_URL": example_deployment.url,
+            "CONVEX_POLL_INTERVAL": POLL_INTERVAL,
+        }
+    )
+    app.add_url_rule("/e2e/fragments", view_func=fragments_page)
+    yield from serve(app)
+
+
+@pytest.fixture
+def app_url(example_server: str, example_url: str) -> str:
+    """The served example's URL; the deployment's data is wiped for the test."""
+    return example_server
+
+
+@pytest.fixture
+def poll_timeout() -> float:
+    """Milliseconds within which every open page shows a change: one poll and a margin."""
+    return (POLL_INTERVAL + POLL_MARGIN) * 1000
+
+
+@pytest.fixture
+def attacker_url(app_url: str) -> Iterator[str]:
+    """Another origin serving a page that posts a task to the app as soon as it loads."""
+    page = f"""<!doctype html>
+<form id="attack" method="post" action="{app_url}/tasks">
+  <input name="text" value="Forged task">
+</form>
+<script>document.getElementById("attack").submit();</script>"""
+    yield from serve(Response(page, mimetype="text/html"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Opens a page in a browser context of its own: another visitor, with its own cookies."""
+    contexts = []
+
+    def open_page(**context_options: Any) -> Page:
+        context = browser.new_context(**context_options)
+        context.set_default_timeout(5000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()

@@ -1,0 +1,130 @@
+"""`flask convex local` and `flask convex dev`, run as a developer would from a shell."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+APP = """
+import os
+from flask import Flask
+from flask_convex.cli import convex_cli
+
+app = Flask(__name__)
+app.config["CONVEX_FUNCTIONS_DIR"] = {functions!r}
+app.cli.add_command(convex_cli)
+
+@app.get("/convex-url")
+def convex_url():
+    return os.environ.get("CONVEX_URL", "")
+"""
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path, convex_functions_dir: Path) -> Path:
+    (tmp_path / "cliapp.py").write_text(APP.format(functions=str(convex_functions_dir)))
+    return tmp_path
+
+
+Runner = Callable[..., "subprocess.Popen[str]"]
+
+
+@pytest.fixture
+def run_flask(app_dir: Path) -> Iterator[Runner]:
+    """Starts `flask --app cliapp ...` in its own process group, as a shell would."""
+    started: list[subprocess.Popen[str]] = []
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "cliapp", *args],
+            cwd=app_dir,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if match := re.search(pattern, line):
+            return match
+    raise AssertionError("".join(seen))
+
+
+def ctrl_c(process: subprocess.Popen[str]) -> int:
+    os.killpg(process.pid, signal.SIGINT)
+    return process.wait(timeout=15)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for(url: str) -> httpx.Response:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return httpx.get(url)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"{url} never answered"
+            time.sleep(0.1)
+
+
+def test_local_prints_its_url_and_stops_on_ctrl_c(run_flask: Runner, app_dir: Path) -> None:
+    process = run_flask("convex", "local", "--convex-port", "0", "--no-watch")
+    url = read_until(process, r"Convex local deployment: (http://\S+)").group(1)
+    response = httpx.post(
+        f"{url}/api/mutation", json={"path": "counter:addNote", "args": {"text": "n"}}
+    )
+    assert response.json()["status"] == "success"
+    assert ctrl_c(process) == 0
+    assert (app_dir / "instance" / "convex-local.jsonl").exists()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url)
+
+
+def test_dev_runs_flask_against_the_local_deployment(run_flask: Runner) -> None:
+    port = free_port()
+    process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
+    url = read_until(process, r"Convex local deployment: (http://\S+)").group(1)
+    assert wait_for(f"http://127.0.0.1:{port}/convex-url").text == url
+    ctrl_c(process)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url)
+
+
+def test_dev_uses_a_configured_deployment_as_is(run_flask: Runner) -> None:
+    port = free_port()
+    real = "https://happy-animal-123.convex.cloud"
+    process = run_flask("convex", "dev", "--port", str(port), env={"CONVEX_URL": real})
+    read_until(process, re.escape(f"Using the Convex deployment at {real}"))
+    assert wait_for(f"http://127.0.0.1:{port}/convex-url").text == real
+    ctrl_c(process)

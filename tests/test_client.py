@@ -1,0 +1,329 @@
+"""The transport: what goes on the wire and how every answer of protocol section 1.5 is read."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import convex
+import httpx
+import pytest
+import respx
+
+from flask_convex import (
+    ConvexAuthError,
+    ConvexConnectionError,
+    ConvexError,
+    ConvexFunctionError,
+    ConvexInt64,
+    ConvexRequestError,
+    __version__,
+)
+from flask_convex.client import Transport, check_deployment_url
+
+URL = "https://happy-otter-123.convex.cloud"
+
+
+@pytest.fixture
+def transport() -> Iterator[Transport]:
+    """A transport on its own pooled client, outside any Flask app."""
+    with httpx.Client() as http:
+        yield Transport(http, f"flask-convex-{__version__}")
+
+
+def answer(router: respx.MockRouter, response: httpx.Response | Exception) -> respx.Route:
+    """Make /api/query answer once with `response`."""
+    return router.post("/api/query").mock(side_effect=[response])
+
+
+def query(transport: Transport, token: str | None = None) -> Any:
+    """Run tasks:list and return its outcome."""
+    return transport.call(URL, "query", "tasks:list", {}, token)
+
+
+# What is sent
+
+
+def test_request_names_the_client_and_asks_for_convex_encoded_json(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    route = convex_api.post("/api/mutation").respond(json={"status": "success", "value": None})
+    transport.call(URL, "mutation", "tasks:create", {"text": "x"}, None)
+    mutation = route.calls.last.request
+    assert mutation.url == f"{URL}/api/mutation"
+    assert mutation.headers["Convex-Client"] == f"flask-convex-{__version__}"
+    assert mutation.headers["Content-Type"] == "application/json"
+    assert json.loads(mutation.content) == {
+        "path": "tasks:create",
+        "args": {"text": "x"},
+        "format": "convex_encoded_json",
+    }
+
+
+def test_a_token_travels_as_a_bearer_header(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    route = convex_api.post("/api/query").respond(json={"status": "success", "value": None})
+    query(transport, token="jwt.abc")
+    query(transport)
+    with_token, without = (call.request for call in route.calls)
+    assert with_token.headers["Authorization"] == "Bearer jwt.abc"
+    assert "Authorization" not in without.headers
+
+
+# How answers are read
+
+
+def test_success_decodes_the_value_and_keeps_the_raw_json(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    raw = [{"n": {"$integer": "AQAAAAAAAAA="}, "b": {"$bytes": "aGVsbG8="}}]
+    answer(convex_api, httpx.Response(200, json={"status": "success", "value": raw}))
+    outcome = query(transport)
+    assert outcome.unwrap() == [{"n": ConvexInt64(1), "b": b"hello"}]
+    assert outcome.raw == raw
+
+
+def test_null_value_is_none(transport: Transport, convex_api: respx.MockRouter) -> None:
+    answer(convex_api, httpx.Response(200, json={"status": "success", "value": None}))
+    assert query(transport).unwrap() is None
+
+
+def test_function_error_without_data(transport: Transport, convex_api: respx.MockRouter) -> None:
+    body = {
+        "status": "error",
+        "errorMessage": "Uncaught Error: boom\n    at handler (../convex/tasks.ts:5:9)",
+        "logLines": ["[LOG] 'starting'"],
+    }
+    answer(convex_api, httpx.Response(200, json=body))
+    with pytest.raises(ConvexFunctionError) as caught:
+        query(transport).unwrap()
+    assert caught.value.message.startswith("Uncaught Error: boom")
+    assert caught.value.log_lines == ["[LOG] 'starting'"]
+
+
+def test_convex_error_carries_decoded_data_and_is_the_official_type(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    body = {
+        "status": "error",
+        "errorMessage": "[Request ID: 3f] Server Error",
+        "errorData": {"code": "NOT_OWNER", "limit": {"$integer": "AQAAAAAAAAA="}},
+    }
+    answer(convex_api, httpx.Response(200, json=body))
+    with pytest.raises(convex.ConvexError) as caught:
+        query(transport).unwrap()
+    assert isinstance(caught.value, ConvexError)
+    assert caught.value.data == {"code": "NOT_OWNER", "limit": ConvexInt64(1)}
+    assert str(caught.value) == "[Request ID: 3f] Server Error"
+
+
+def test_convex_error_with_null_data_is_still_a_convex_error(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    body = {"status": "error", "errorMessage": "x", "errorData": None}
+    answer(convex_api, httpx.Response(200, json=body))
+    with pytest.raises(ConvexError) as caught:
+        query(transport).unwrap()
+    assert caught.value.data is None
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 429, 500, 503])
+def test_non_2xx_answers_raise_a_request_error(
+    transport: Transport, convex_api: respx.MockRouter, status: int
+) -> None:
+    body = {"code": "BadConvexFunctionIdentifier", "message": "Invalid path"}
+    answer(convex_api, httpx.Response(status, json=body))
+    with pytest.raises(ConvexRequestError) as caught:
+        query(transport)
+    assert not isinstance(caught.value, ConvexAuthError)
+    error = caught.value
+    assert (error.status, error.code, error.message) == (status, body["code"], body["message"])
+
+
+def test_401_is_an_auth_error(transport: Transport, convex_api: respx.MockRouter) -> None:
+    body = {"code": "InvalidAuthHeader", "message": "Token expired"}
+    answer(convex_api, httpx.Response(401, json=body))
+    with pytest.raises(ConvexAuthError) as caught:
+        query(transport, token="old")
+    assert (caught.value.status, caught.value.code) == (401, "InvalidAuthHeader")
+
+
+def test_non_json_5xx_body_is_reported_as_text(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    answer(convex_api, httpx.Response(502, text="<html>Bad Gateway</html>"))
+    with pytest.raises(ConvexRequestError) as caught:
+        query(transport)
+    assert caught.value.status == 502
+    assert caught.value.code == "Bad Gateway"
+    assert "<html>Bad Gateway</html>" in caught.value.message
+
+
+def test_legacy_560_is_not_a_success(transport: Transport, convex_api: respx.MockRouter) -> None:
+    answer(convex_api, httpx.Response(560, json={"status": "success", "value": 1.0}))
+    with pytest.raises(ConvexRequestError) as caught:
+        query(transport)
+    assert caught.value.status == 560
+
+
+def test_unknown_http_status_is_a_request_error(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    answer(convex_api, httpx.Response(299, json={"status": "success", "value": 1.0}))
+    with pytest.raises(ConvexRequestError) as caught:
+        query(transport)
+    assert caught.value.status == 299
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (httpx.Response(200, json={"status": "pending"}), "unknown status 'pending'"),
+        (httpx.Response(200, text="not json"), "not JSON"),
+        (httpx.Response(200, json=["success"]), "not a JSON object"),
+        (httpx.Response(200, json={"status": "success", "value": 5}), "Bad JSON value"),
+    ],
+)
+def test_malformed_200_answers_are_request_errors(
+    transport: Transport, convex_api: respx.MockRouter, response: httpx.Response, message: str
+) -> None:
+    answer(convex_api, response)
+    with pytest.raises(ConvexRequestError, match=message) as caught:
+        query(transport).unwrap()
+    assert caught.value.code == "BadResponse"
+
+
+# Connection failures
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError("refused"), httpx.RemoteProtocolError("")])
+def test_a_query_is_retried_once_on_a_connection_failure(
+    transport: Transport, convex_api: respx.MockRouter, failure: Exception
+) -> None:
+    route = convex_api.post("/api/query").mock(
+        side_effect=[failure, httpx.Response(200, json={"status": "success", "value": 2.0})]
+    )
+    assert query(transport).unwrap() == 2.0
+    assert route.call_count == 2
+
+
+def test_a_query_failing_twice_raises(transport: Transport, convex_api: respx.MockRouter) -> None:
+    route = convex_api.post("/api/query").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(ConvexConnectionError, match="Cannot reach"):
+        query(transport)
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize("kind", ["mutation", "action"])
+def test_writes_are_never_retried(
+    transport: Transport, convex_api: respx.MockRouter, kind: Any
+) -> None:
+    route = convex_api.post(f"/api/{kind}").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={})]
+    )
+    with pytest.raises(ConvexConnectionError):
+        transport.call(URL, kind, "tasks:create", {}, None)
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize("timeout", [httpx.ReadTimeout(""), httpx.ConnectTimeout("")])
+def test_a_timeout_is_a_connection_error(
+    transport: Transport, convex_api: respx.MockRouter, timeout: Exception
+) -> None:
+    answer(convex_api, timeout)
+    with pytest.raises(ConvexConnectionError, match="did not answer in time"):
+        query(transport)
+
+
+# Function logs
+
+
+def test_function_log_lines_go_to_the_functions_logger_at_their_level(
+    transport: Transport, convex_api: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = ["[LOG] 'a'", "[INFO] b", "[WARN] c", "[ERROR] d", "[DEBUG] e", "no prefix"]
+    body = {"status": "success", "value": None, "logLines": lines}
+    answer(convex_api, httpx.Response(200, json=body))
+    with caplog.at_level(logging.DEBUG, logger="flask_convex.functions"):
+        query(transport)
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("flask_convex.functions", logging.INFO, "tasks:list: 'a'"),
+        ("flask_convex.functions", logging.INFO, "tasks:list: b"),
+        ("flask_convex.functions", logging.WARNING, "tasks:list: c"),
+        ("flask_convex.functions", logging.ERROR, "tasks:list: d"),
+        ("flask_convex.functions", logging.DEBUG, "tasks:list: e"),
+        ("flask_convex.functions", logging.INFO, "tasks:list: no prefix"),
+    ]
+
+
+# Batches
+
+
+def test_query_batch_sends_one_request_and_fails_each_query_on_its_own(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    results = [
+        {"status": "success", "value": 1.0},
+        {"status": "error", "errorMessage": "nope"},
+    ]
+    route = convex_api.post("/api/query_batch").respond(json={"results": results})
+    first, second = transport.query_batch(URL, [("a:x", {}), ("b:y", {"k": 1.0})], "t")
+    assert first.unwrap() == 1.0
+    assert isinstance(second.error, ConvexFunctionError)
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == "Bearer t"
+    assert json.loads(request.content) == {
+        "queries": [
+            {"path": "a:x", "args": {}, "format": "convex_encoded_json"},
+            {"path": "b:y", "args": {"k": 1.0}, "format": "convex_encoded_json"},
+        ]
+    }
+
+
+def test_query_batch_with_the_wrong_number_of_results_is_refused(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    convex_api.post("/api/query_batch").respond(json={"results": []})
+    with pytest.raises(ConvexRequestError, match="without results"):
+        transport.query_batch(URL, [("a:x", {})], None)
+
+
+# Deployment URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "checked"),
+    [
+        ("https://happy-otter-123.convex.cloud", "https://happy-otter-123.convex.cloud"),
+        ("https://happy-otter-123.convex.cloud/", "https://happy-otter-123.convex.cloud"),
+        ("http://127.0.0.1:3210", "http://127.0.0.1:3210"),
+        ("http://localhost:3210/", "http://localhost:3210"),
+        ("https://convex.example.com", "https://convex.example.com"),
+    ],
+)
+def test_good_deployment_urls_lose_their_trailing_slash(url: str, checked: str) -> None:
+    assert check_deployment_url(url) == checked
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("", "is not set"),
+        ("ftp://happy-otter-123.convex.cloud", "must be an absolute http:// or https:// URL"),
+        ("happy-otter-123.convex.cloud", "must be an absolute http:// or https:// URL"),
+        ("https://", "must be an absolute http:// or https:// URL"),
+        ("http://host:port", "is not a valid URL"),
+        ("https://happy-otter-123.convex.site", "ends with .convex.site"),
+    ],
+)
+def test_bad_deployment_urls_are_refused_naming_the_setting(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as caught:
+        check_deployment_url(url, setting="CONVEX_URL")
+    assert str(caught.value).startswith("CONVEX_URL")
+
+
+def test_the_url_check_can_be_skipped() -> None:
+    assert check_deployment_url("tcp://anything/", skip_check=True) == "tcp://anything"

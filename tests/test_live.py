@@ -1,0 +1,381 @@
+"""Live fragments: rendering, signed references, lazy loading, the poll endpoint, the scripts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from flask import Flask, render_template_string, template_rendered
+from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from live_pages import (
+    TOKEN,
+    URL,
+    FakeConvex,
+    element,
+    fragments_of,
+    make_app,
+    same_site_headers,
+    soup,
+)
+
+from flask_convex import (
+    ConvexConfigError,
+    LiveReferenceError,
+    api,
+    fetch_mutation,
+    preload_query,
+)
+from flask_convex.live import SALT, LiveRef
+
+TASKS = [{"_id": "t1", "text": "Buy milk"}, {"_id": "t2", "text": "Walk <the> dog"}]
+
+
+@pytest.fixture
+def app() -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def convex() -> Iterator[FakeConvex]:
+    with respx.mock(base_url=URL, assert_all_called=False) as router:
+        yield FakeConvex(router, data={"tasks:list": TASKS, "counter:get": 2.0})
+
+
+@pytest.fixture
+def rendered(app: Flask) -> Iterator[list[str]]:
+    """Names of the templates rendered, in order."""
+    names: list[str] = []
+
+    def record(sender: Flask, template: Any, context: Any, **extra: Any) -> None:
+        names.append(template.name)
+
+    with template_rendered.connected_to(record, app):
+        yield names
+
+
+def poll(client: FlaskClient, fragments: list[dict[str, str]], **headers: str) -> Any:
+    return client.post(
+        "/_convex/poll",
+        json={"fragments": fragments},
+        headers=same_site_headers(client, **headers),
+    )
+
+
+def test_live_renders_the_partial_with_the_value_and_what_templates_see(
+    client: FlaskClient, convex: FakeConvex
+) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    tasks = soup(page.data).select_one("ul.tasks")
+    assert tasks is not None
+    assert [li.get_text() for li in tasks.select("li")] == ["Buy milk", "Walk <the> dog"]
+    assert tasks.select_one("p.context").get_text().split() == ["False", "/", "/"]  # type: ignore[union-attr]
+    assert "convex-live" in tasks["class"]
+    assert tasks["data-convex-hash"]
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_all_live_fragments_of_a_page_come_from_one_batch(
+    client: FlaskClient, convex: FakeConvex
+) -> None:
+    client.get("/")
+    assert convex.batches.call_count == 1
+    assert convex.batched() == ["tasks:list", "counter:get"]
+
+
+def test_convex_data_is_escaped(client: FlaskClient, convex: FakeConvex) -> None:
+    attack = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    convex.data["tasks:list"] = [{"_id": "t1", "text": attack}]
+    page = client.get("/")
+    tasks = soup(page.data).select_one("ul.tasks")
+    assert tasks is not None
+    assert tasks.select("script, img") == []
+    assert tasks.select_one("li").get_text() == attack  # type: ignore[union-attr]
+
+
+def test_the_reference_binds_query_args_and_partial_and_holds_no_token(
+    client: FlaskClient, convex: FakeConvex
+) -> None:
+    page = client.get("/")
+    assert TOKEN not in page.get_data(as_text=True)
+    tasks = soup(page.data).select_one("ul.tasks")
+    assert tasks is not None
+    with client.application.test_request_context():
+        ref = LiveRef.load(str(tasks["data-convex-ref"]))
+    assert ref == LiveRef("tasks:list", {"list": "home"}, "partials/tasks.html", "ul", "tasks")
+
+
+def test_a_tampered_or_expired_reference_is_refused(app: Flask, monkeypatch: Any) -> None:
+    with app.test_request_context():
+        signed = LiveRef("tasks:list", {}, "partials/tasks.html").sign()
+        assert LiveRef.load(signed).name == "tasks:list"
+        other_key = URLSafeTimedSerializer("another-secret", salt=SALT)
+        forged = other_key.dumps(["users:secrets", {}, "partials/tasks.html", "div", ""])
+        middle = len(signed) // 2
+        tampered = signed[:middle] + ("A" if signed[middle] != "A" else "B") + signed[middle + 1 :]
+        for bad in (forged, tampered, "", "not-a-reference"):
+            with pytest.raises(LiveReferenceError, match="not valid"):
+                LiveRef.load(bad)
+        monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 10)
+        old = LiveRef("tasks:list", {}, "partials/tasks.html").sign()
+        monkeypatch.undo()
+        assert LiveRef.load(old).name == "tasks:list"
+        app.config["CONVEX_LIVE_MAX_AGE"] = 5
+        with pytest.raises(LiveReferenceError, match="expired"):
+            LiveRef.load(old)
+
+
+def test_references_need_a_secret_key(app: Flask) -> None:
+    app.secret_key = None
+    with app.test_request_context(), pytest.raises(ConvexConfigError, match="SECRET_KEY"):
+        LiveRef("tasks:list", {}, "partials/tasks.html").sign()
+
+
+def test_an_unsafe_wrapper_tag_is_refused(app: Flask, convex: FakeConvex) -> None:
+    template = (
+        '{% from "convex/macros.html" import live %}{{ live(p, "partials/count.html", tag=t) }}'
+    )
+    with app.test_request_context():
+        preloaded = preload_query(api.counter.get)
+        with pytest.raises(ValueError, match="HTML element name"):
+            render_template_string(template, p=preloaded, t='div onclick="alert(1)"')
+
+
+def test_an_unchanged_poll_answers_204_without_rendering(
+    client: FlaskClient, convex: FakeConvex, rendered: list[str]
+) -> None:
+    fragments = fragments_of(client.get("/").data)
+    headers = same_site_headers(client)
+    rendered.clear()
+    answer = client.post("/_convex/poll", json={"fragments": fragments}, headers=headers)
+    assert answer.status_code == 204
+    assert rendered == []
+    assert convex.batches.call_count == 2
+    assert convex.batched() == ["tasks:list", "counter:get"]
+    assert convex.batches.calls[-1].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_poll_swaps_only_the_changed_fragments(client: FlaskClient, convex: FakeConvex) -> None:
+    page = client.get("/").data
+    tasks, count = fragments_of(page)
+    assert element(page, tasks["id"]).name == "ul"
+    convex.data["counter:get"] = 3.0
+    answer = poll(client, [tasks, count])
+    assert answer.status_code == 200
+    (swap,) = soup(answer.data).select("[hx-swap-oob]")
+    assert (swap["id"], swap["hx-swap-oob"], swap.get_text()) == (count["id"], "true", "3.0")
+    assert swap["data-convex-hash"] != count["hash"]
+    assert (
+        poll(client, [tasks, {**count, "hash": str(swap["data-convex-hash"])}]).status_code == 204
+    )
+
+
+def test_a_bad_reference_gets_400_and_only_its_fragment_shows_an_error(
+    client: FlaskClient, convex: FakeConvex
+) -> None:
+    tasks, count = fragments_of(client.get("/").data)
+    convex.data["counter:get"] = 7.0
+    answer = poll(client, [{**tasks, "ref": tasks["ref"][:-3] + "xyz"}, count])
+    assert answer.status_code == 400
+    broken, fresh = soup(answer.data).select("[hx-swap-oob]")
+    assert broken["id"] == tasks["id"]
+    assert "convex-error" in broken["class"]
+    assert not broken.has_attr("data-convex-ref")
+    assert "Reload the page" in broken.get_text()
+    assert (fresh["id"], fresh.get_text()) == (count["id"], "7.0")
+
+
+def test_a_failing_query_shows_an_error_state_and_keeps_polling(
+    client: FlaskClient, convex: FakeConvex
+) -> None:
+    tasks, count = fragments_of(client.get("/").data)
+    convex.data["counter:get"] = RuntimeError("Uncaught Error: boom")
+    answer = poll(client, [tasks, count])
+    (swap,) = soup(answer.data).select("[hx-swap-oob]")
+    assert answer.status_code == 200
+    assert "convex-error" in swap["class"]
+    assert "boom" not in swap.get_text()
+    assert swap["data-convex-ref"]
+    assert (
+        poll(client, [tasks, {**count, "hash": str(swap["data-convex-hash"])}]).status_code == 204
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (httpx.ConnectError("refused"), 503),
+        (httpx.Response(500, json={"code": "InternalServerError", "message": "x"}), 502),
+    ],
+)
+def test_when_convex_fails_the_poll_changes_nothing(
+    client: FlaskClient, convex: FakeConvex, failure: Any, status: int
+) -> None:
+    fragments = fragments_of(client.get("/").data)
+    convex.batches.side_effect = failure
+    answer = poll(client, fragments)
+    assert answer.status_code == status
+    assert answer.data == b""
+    assert answer.headers["Retry-After"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"fragments": "all"}, b"JSON list"),
+        ({"fragments": [{"id": "x", "ref": 1, "hash": ""}]}, b"string id, ref and hash"),
+        ({"fragments": [{"id": '"><script>', "ref": "r", "hash": ""}]}, b"invalid element id"),
+        ({"fragments": [{"id": "a", "ref": "r", "hash": ""}] * 501}, b"At most 500"),
+    ],
+)
+def test_a_malformed_poll_is_refused(
+    client: FlaskClient, convex: FakeConvex, body: Any, problem: bytes
+) -> None:
+    answer = client.post("/_convex/poll", json=body, headers=same_site_headers(client))
+    assert answer.status_code == 400
+    assert problem in answer.data
+    assert not convex.batches.called
+
+
+def test_a_poll_without_the_csrf_token_is_refused(client: FlaskClient, convex: FakeConvex) -> None:
+    fragments = fragments_of(client.get("/").data)
+    answer = client.post(
+        "/_convex/poll", json={"fragments": fragments}, headers={"Origin": "http://localhost"}
+    )
+    assert answer.status_code == 400
+    assert convex.batches.call_count == 1
+
+
+LAZY_PAGE = """{% from "convex/macros.html" import lazy %}
+{{ lazy("tasks:list", {"list": "home"}, "partials/tasks.html", tag="ul") }}
+{% call lazy(q, {}, "partials/count.html") %}<i>counting</i>{% endcall %}"""
+
+
+def test_lazy_renders_a_loading_state_that_the_first_poll_fills(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    app.add_url_rule("/lazy", "lazy", lambda: render_template_string(LAZY_PAGE, q=api.counter.get))
+    page = client.get("/lazy")
+    assert not convex.batches.called
+    tasks, count = soup(page.data).select("[data-convex-ref]")
+    assert (tasks.name, tasks["aria-busy"], tasks["data-convex-hash"]) == ("ul", "true", "")
+    assert tasks.get_text(strip=True) == "Loading…"
+    assert count.select_one("i").get_text() == "counting"  # type: ignore[union-attr]
+    answer = poll(client, fragments_of(page.data))
+    filled = soup(answer.data).select("[hx-swap-oob]")
+    assert [swap["id"] for swap in filled] == [tasks["id"], count["id"]]
+    assert [li.get_text() for li in filled[0].select("li")] == ["Buy milk", "Walk <the> dog"]
+    assert not filled[0].has_attr("aria-busy")
+    assert convex.batches.call_count == 1
+
+
+def test_the_same_fragment_twice_on_a_page_gets_distinct_ids(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    app.add_url_rule(
+        "/twice",
+        "twice",
+        lambda: render_template_string(LAZY_PAGE + LAZY_PAGE, q=api.counter.get),
+    )
+    ids = [fragment["id"] for fragment in fragments_of(client.get("/twice").data)]
+    assert len(set(ids)) == 4
+
+
+def test_preloaded_json_cannot_break_out_of_its_script_element(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    attack = "</script><script>alert(1)</script><!-- '&"
+    convex.data["tasks:list"] = [{"text": attack}]
+    template = (
+        '{% from "convex/macros.html" import preloaded_json %}'
+        '{{ preloaded_json(p, "tasks-data") }}<p id="after">after</p>'
+    )
+    app.add_url_rule(
+        "/json",
+        "json",
+        lambda: render_template_string(template, p=preload_query(api.tasks.list, {"list": "home"})),
+    )
+    parsed = soup(client.get("/json").data)
+    (script,) = parsed.select("script")
+    assert script["type"] == "application/json"
+    assert json.loads(script.get_text()) == {
+        "_name": "tasks:list",
+        "_argsJSON": {"list": "home"},
+        "_valueJSON": [{"text": attack}],
+    }
+    assert parsed.select_one("#after") is not None
+    assert "<!--" not in script.get_text()
+
+
+def test_convex_scripts_serves_htmx_and_configures_polling_and_csrf(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    app.config["CONVEX_POLL_INTERVAL"] = 0.5
+    head = soup(client.get("/").data).head
+    assert head is not None
+    sources = [str(script["src"]) for script in head.select("script")]
+    assert [src.split("?")[0] for src in sources] == [
+        "/_convex/static/htmx.min.js",
+        "/_convex/static/htmx-ext-sse.min.js",
+        "/_convex/static/flask-convex.js",
+    ]
+    for src in sources:
+        served = client.get(src)
+        assert served.status_code == 200
+        assert served.mimetype == "text/javascript"
+    assert b"htmx" in client.get(sources[0]).data
+    ours = head.select("script")[-1]
+    assert ours["data-poll-url"] == "/_convex/poll"
+    assert ours["data-poll-interval"] == "500"
+    assert ours["data-csrf-token"] == client.get("/token").get_data(as_text=True)
+    stylesheet = head.select_one("link[rel=stylesheet]")
+    assert stylesheet is not None
+    assert client.get(str(stylesheet["href"])).status_code == 200
+
+
+def test_a_non_positive_poll_interval_is_a_config_error(app: Flask) -> None:
+    app.config["CONVEX_POLL_INTERVAL"] = 0
+    with app.test_request_context(), pytest.raises(ConvexConfigError, match="POLL_INTERVAL"):
+        render_template_string("{{ convex_scripts() }}")
+
+
+def test_the_vendored_files_are_htmx_2_with_their_licenses(app: Flask) -> None:
+    static = app.blueprints["convex"].static_folder
+    assert static is not None
+    with open(f"{static}/VENDORED") as versions:
+        assert [line.split()[1].split(".")[0] for line in versions] == ["2", "2"]
+    for name in ("htmx", "htmx-ext-sse"):
+        with open(f"{static}/{name}.LICENSE") as license_file:
+            assert "Zero" in license_file.read()
+
+
+@pytest.mark.integration
+def test_against_the_local_deployment_a_poll_sees_a_change_made_elsewhere(
+    convex_url: str,
+) -> None:
+    app = make_app(user_token=None, CONVEX_URL=convex_url)
+    page_template = (
+        '{% from "convex/macros.html" import live %}{{ live(c, "partials/count.html") }}'
+    )
+    app.add_url_rule(
+        "/counter",
+        "counter",
+        lambda: render_template_string(
+            page_template, c=preload_query(api.counter.get, {"name": "visits"})
+        ),
+    )
+    client = app.test_client()
+    fragments = fragments_of(client.get("/counter").data)
+    assert poll(client, fragments).status_code == 204
+    with app.test_request_context():
+        fetch_mutation(api.counter.increment, {"name": "visits", "by": 5})
+    answer = poll(client, fragments)
+    assert answer.status_code == 200
+    (swap,) = soup(answer.data).select("[hx-swap-oob]")
+    assert swap.get_text() == "5.0"
