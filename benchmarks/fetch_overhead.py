@@ -21,8 +21,8 @@ from flask_convex import Convex, api, fetch_query
 
 from ._stub import stub_process
 
-CALLS = 200
-ROUNDS = 15
+CALLS = 50
+ROUNDS = 60
 
 Batch = Callable[[range], None]
 """Runs one call per number, each with that number as its argument."""

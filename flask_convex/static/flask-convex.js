@@ -6,7 +6,7 @@
  *   server or Convex cannot answer, fragments get `data-convex-stale` and the
  *   delay doubles (up to 30 s, or the interval if longer) until a poll succeeds.
  * - Sends the CSRF token as X-CSRF-Token with every htmx request, and the page's
- *   live fragments as the `_convex_live` field of every non-GET htmx request, so
+ *   live fragments as the `_convex_live` field of every htmx POST, so
  *   a server action can answer with the fragments it changed.
  * - Lets server-action error answers swap: the re-rendered form (X-Convex-Action:
  *   form) in place, an error fragment (X-Convex-Action: error) into
@@ -116,7 +116,8 @@
   document.addEventListener("htmx:configRequest", function (event) {
     var detail = event.detail;
     detail.headers["X-CSRF-Token"] = csrfToken;
-    if (detail.verb !== "get") {
+    // Server actions take POSTs; other verbs may carry parameters in the URL.
+    if (detail.verb === "post") {
       var fragments = pageFragments();
       if (fragments.length > 0) {
         detail.parameters["_convex_live"] = JSON.stringify(fragments);

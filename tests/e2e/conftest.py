@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -58,8 +59,9 @@ def fragments_page() -> str:
     return render_template_string(FRAGMENTS_PAGE, default=default, other=other)
 
 
+@contextmanager
 def serve(app: Callable[..., Any]) -> Iterator[str]:
-    """Serve a WSGI app on a free port in a thread; yields its URL."""
+    """Serve a WSGI app on a free port in a thread, giving its URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -84,7 +86,8 @@ def example_server(
         }
     )
     app.add_url_rule("/e2e/fragments", view_func=fragments_page)
-    yield from serve(app)
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -100,17 +103,28 @@ def poll_timeout() -> float:
 
 
 @pytest.fixture
-def attacker_url(app_url: str) -> Iterator[str]:
-    """Another origin serving a page that posts a task to the app as soon as it loads."""
-    page = f"""<!doctype html>
-<form id="attack" method="post" action="{app_url}/tasks">
-  <input name="text" value="Forged task">
-</form>
-<script>document.getElementById("attack").submit();</script>"""
-    yield from serve(Response(page, mimetype="text/html"))
+def other_origin() -> Iterator[Callable[[str], str]]:
+    """Serves pages from another origin: give it a page's HTML, get the page's URL."""
+    pages: list[str] = []
+
+    def site(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        index = environ["PATH_INFO"].strip("/")
+        if not index.isdigit() or int(index) >= len(pages):
+            return Response(status=404)(environ, start_response)
+        return Response(pages[int(index)], mimetype="text/html")(environ, start_response)
+
+    with serve(site) as url:
+
+        def publish(html: str) -> str:
+            pages.append(html)
+            return f"{url}/{len(pages) - 1}"
+
+        yield publish
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: while Playwright's sync API is open, its event loop is the running loop
+# of the main thread, which breaks the async tests that run after these.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

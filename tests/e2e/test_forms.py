@@ -58,17 +58,57 @@ def test_a_refused_task_shows_the_error_in_the_form(
 
 
 def test_a_cross_origin_form_post_is_refused(
-    app_url: str, attacker_url: str, new_page: Callable[..., Page]
+    app_url: str, other_origin: Callable[[str], str], new_page: Callable[..., Page]
 ) -> None:
+    attack = other_origin(f"""<!doctype html>
+<form id="attack" method="post" action="{app_url}/tasks">
+  <input name="text" value="Forged task">
+</form>
+<script>document.getElementById("attack").submit();</script>""")
     page = new_page()
     page.goto(app_url)
 
     with page.expect_response(f"{app_url}/tasks") as answer:
-        page.goto(attacker_url)
+        page.goto(attack)
 
     assert answer.value.status == 403
     page.goto(app_url)
-    expect(page.locator(".empty")).to_have_text("No tasks yet. Add the first one above.")
+    expect(page.locator(".empty")).to_be_visible()
+
+
+def test_a_cross_origin_json_post_is_refused(
+    app_url: str, other_origin: Callable[[str], str], new_page: Callable[..., Page]
+) -> None:
+    attack = other_origin(f"""<!doctype html>
+<script>
+  const body = JSON.stringify({{ text: "Forged" }});
+  const post = (type, options) =>
+    fetch("{app_url}/api/tasks", {{
+      method: "POST", credentials: "include", headers: {{ "Content-Type": type }}, body, ...options
+    }});
+  window.attack = Promise.allSettled([
+    post("application/json"),
+    post("text/plain", {{ mode: "no-cors" }}),
+  ]).then((results) => results.map((result) => result.status));
+</script>""")
+    page = new_page()
+    page.goto(app_url)
+    answers: list[int] = []
+    page.on(
+        "response",
+        lambda response: (
+            answers.append(response.status) if response.request.method == "POST" else None
+        ),
+    )
+
+    page.goto(attack)
+
+    # The JSON post needs a CORS preflight, which the app never grants, so it is not sent;
+    # the simple one arrives and is refused for its content type.
+    assert page.evaluate("window.attack") == ["rejected", "fulfilled"]
+    assert answers == [415]
+    page.goto(app_url)
+    expect(page.locator(".empty")).to_be_visible()
 
 
 def test_hostile_task_text_shows_as_text(

@@ -8,7 +8,7 @@ import { OutOfRetentionError } from "./runtime.mjs";
 import { decodeTs, decodeValue, encodeTs, encodeValue, outputEncoding, stringify } from "./values.mjs";
 
 /** A malformed or refused request, answered as `status` with `{code, message}`. */
-export class RequestError extends Error {
+class RequestError extends Error {
   constructor(status, code, message) {
     super(message);
     this.status = status;
@@ -16,7 +16,8 @@ export class RequestError extends Error {
   }
 }
 
-const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+/** A client version as it appears in `Convex-Client` and `/api/<version>/sync`. */
+export const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 const CORS_METHODS = "GET, POST, OPTIONS, PATCH, DELETE, PUT";
 
 /**
@@ -183,7 +184,7 @@ function functionPath(path) {
 }
 
 /** Function arguments arrive as an object or, from the npm client, as `[object]`. */
-export function functionArgs(args) {
+function functionArgs(args) {
   const object = Array.isArray(args) && args.length === 1 ? args[0] : (args ?? {});
   if (object === null || typeof object !== "object" || Array.isArray(object)) {
     throw new RequestError(400, "BadJsonBody", "`args` must be an object or a one-element array of an object");

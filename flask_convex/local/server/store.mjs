@@ -14,7 +14,7 @@ const FORMAT = "flask-convex-local/1";
 const MIN_LOG_LINES_BEFORE_COMPACTION = 1000;
 
 /** The persistent state: documents by id plus the counters that must survive restarts. */
-export function emptyState() {
+function emptyState() {
   return { ts: 0n, nextDocId: 10000, lastCreationTime: 0, documents: {} };
 }
 

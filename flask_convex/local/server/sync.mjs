@@ -4,12 +4,11 @@
 
 import { WebSocketServer } from "ws";
 import { ANONYMOUS, AuthError } from "./auth.mjs";
-import { requestUrl } from "./http.mjs";
+import { SEMVER, requestUrl } from "./http.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
 import { RawJson, decodeTs, decodeValue, encodeTs, encodeValue, stringify } from "./values.mjs";
 
 const SYNC_PATH = /^\/api(?:\/([^/]+))?\/sync$/;
-const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 const REMEMBERED_MUTATIONS = 10_000;
 
 /** A client message the protocol does not allow: FatalError, then close. */
