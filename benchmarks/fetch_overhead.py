@@ -74,8 +74,11 @@ def per_call_us(run: Batch) -> float:
 
 def main() -> None:
     with stub_process() as url:
-        contenders = {"raw httpx POST": raw_post(url), "fetch_query": flask_convex(url)}
-        contenders["official ConvexHttpClient"] = official(url)
+        contenders = {
+            "raw httpx POST": raw_post(url),
+            "fetch_query": flask_convex(url),
+            "official ConvexHttpClient": official(url),
+        }
         samples: dict[str, list[float]] = {name: [] for name in contenders}
         for run in contenders.values():
             per_call_us(run)  # warm up: connections, caches, imports

@@ -40,6 +40,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_ACTION_ALLOWED_ORIGINS": (),
     # The app's convex/ folder, run by the local deployment; None means <app root>/convex.
     "CONVEX_FUNCTIONS_DIR": None,
+    # Environment variables for the local deployment's functions (`flask convex local`
+    # and `dev`): a dict, as `npx convex env set`; `--env KEY=VALUE` options override it.
+    "CONVEX_LOCAL_ENV": None,
     # The built-in JWT issuer for flask-login users (see flask_convex.auth): its iss
     # claim (the app's public URL); None leaves the issuer off.
     "CONVEX_AUTH_ISSUER": None,

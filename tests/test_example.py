@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,6 +76,43 @@ def poll(client: FlaskClient, *fragments: dict[str, str]) -> Any:
         json={"fragments": list(fragments)},
         headers={"X-CSRF-Token": csrf_token(client)},
     )
+
+
+# The app factory
+
+
+@pytest.fixture
+def instance_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(tmp_path))
+    monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
+    return tmp_path
+
+
+def test_without_a_secret_key_one_is_made_once_in_the_instance_folder(
+    instance_folder: Path,
+) -> None:
+    first, second = create_app(), create_app()
+
+    assert first.secret_key == second.secret_key
+    assert isinstance(first.secret_key, str)
+    assert len(first.secret_key) == 64
+    assert (instance_folder / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_settings_come_from_the_instance_folder_then_the_environment_then_the_caller(
+    instance_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (instance_folder / "config.py").write_text(
+        "SECRET_KEY = 'from-instance'\nCONVEX_POLL_INTERVAL = 5.0\nCONVEX_TIMEOUT = 3.0\n"
+    )
+    monkeypatch.setenv("FLASK_CONVEX_POLL_INTERVAL", "4.0")
+
+    app = create_app({"CONVEX_TIMEOUT": 1.0})
+
+    assert app.secret_key == "from-instance"
+    assert app.config["CONVEX_POLL_INTERVAL"] == 4.0
+    assert app.config["CONVEX_TIMEOUT"] == 1.0
+    assert not (instance_folder / "secret_key").exists()
 
 
 # Pages
