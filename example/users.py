@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, UserMixin, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from flask_convex.csrf import protect
+from flask_convex import csrf_protect
 
 DEMO_PASSWORDS: Final = {"alice": "wonderland", "bob": "builder"}
 """The demo accounts, shown on the login page: these are not secrets."""
@@ -71,7 +71,7 @@ def login() -> ResponseReturnValue:
     """Log in with a demo account; the form carries the CSRF token, as server actions do."""
     if request.method == "GET":
         return render_template("login.html", demo=DEMO_PASSWORDS)
-    protect()
+    csrf_protect()
     name = request.form.get("name", "")
     user = store.authenticate(name, request.form.get("password", ""))
     if user is None:
@@ -84,6 +84,6 @@ def login() -> ResponseReturnValue:
 @accounts.post("/logout")
 def logout() -> ResponseReturnValue:
     """Log out; a POST with the CSRF token, so no other site can log a user out."""
-    protect()
+    csrf_protect()
     logout_user()
     return redirect("/", 303)

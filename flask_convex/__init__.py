@@ -5,6 +5,7 @@ from convex import ConvexInt64
 from .__about__ import __version__
 from .actions import revalidate, revalidate_path, server_action
 from .auth import TokenIssuer, current_issuer, jwks_data_uri
+from .csrf import protect as csrf_protect
 from .errors import (
     ConvexAuthError,
     ConvexConfigError,
@@ -54,6 +55,7 @@ __all__ = [
     "afetch_query",
     "api",
     "apreloaded_query_result",
+    "csrf_protect",
     "current_issuer",
     "fetch_action",
     "fetch_mutation",

@@ -12,7 +12,9 @@ Data of the local deployment lives in ``<app.instance_path>/convex-local.jsonl``
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -134,11 +136,14 @@ def dev_command(
     else:
         deployment = _local_deployment(app, convex_port, True, env)
         child_env["CONVEX_URL"] = _start(deployment)
-    server = subprocess.Popen(flask_run, env=child_env)  # noqa: S603 (this Python's flask)
+    # Its own process group, so stopping it also stops the reloader's server process.
+    server = subprocess.Popen(flask_run, env=child_env, start_new_session=True)  # noqa: S603
+    stop_server = functools.partial(os.killpg, server.pid, signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: stop_server())
     try:
         status = server.wait()
     except KeyboardInterrupt:
-        server.terminate()
+        stop_server()
         status = server.wait()
     finally:
         if deployment is not None:

@@ -117,8 +117,22 @@ def test_dev_runs_flask_against_the_local_deployment(run_flask: Runner) -> None:
     url = read_until(process, r"Convex local deployment: (http://\S+)").group(1)
     assert wait_for(f"http://127.0.0.1:{port}/convex-url").text == url
     ctrl_c(process)
-    with pytest.raises(httpx.TransportError):
-        httpx.get(url)
+    for stopped in (url, f"http://127.0.0.1:{port}/convex-url"):
+        with pytest.raises(httpx.TransportError):
+            httpx.get(stopped)
+
+
+def test_dev_stops_both_servers_on_sigterm(run_flask: Runner) -> None:
+    port = free_port()
+    process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
+    url = read_until(process, r"Convex local deployment: (http://\S+)").group(1)
+    wait_for(f"http://127.0.0.1:{port}/convex-url")
+    # Only the command itself, as a process supervisor would stop it.
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    for stopped in (url, f"http://127.0.0.1:{port}/convex-url"):
+        with pytest.raises(httpx.TransportError):
+            httpx.get(stopped)
 
 
 def test_dev_uses_a_configured_deployment_as_is(run_flask: Runner) -> None:
