@@ -27,7 +27,7 @@ from .errors import (
     ConvexRequestError,
 )
 from .functions import FunctionRef, function_name
-from .live import LiveRef, PageFragment, parse_page_fragments, refresh
+from .live import LiveRef, PageFragment, blueprint, parse_page_fragments, refresh
 from .values import args_key, encode_args
 
 P = ParamSpec("P")
@@ -39,6 +39,7 @@ EVENT: Final = "convex:revalidated"
 """The HX-Trigger event of an htmx action's answer; detail `{"functions": [..], "paths": [..]}`."""
 
 _STATE_KEY: Final = "flask_convex.revalidation"
+_FORM_STATE_KEY: Final = "flask_convex.form_state"
 
 
 @dataclass
@@ -117,7 +118,9 @@ def server_action(view: Callable[P, Any] | None = None, /, *, form: str | None =
     - plain form post: 303 to the `next` form field or the Referer when they are
       on this site, else to the site root.
     - ConvexError: 422 with the `form` partial re-rendered with the user's input
-      (`form` is `request.form`) and `error`, an ActionError; without `form=`,
+      (`form` is `request.form`) and `error`, an ActionError; for a plain form
+      post, the whole page it came from (its Referer) is rendered again, its form
+      partial seeing the same `form` and `error`; without `form=`,
       convex/action_error.html. Any other failure is logged and answered the
       same way with a generic message and status 500 (502/503 if Convex failed).
       No live fragment is updated by a failed action.
@@ -177,6 +180,10 @@ def _affected_swaps(revalidation: Revalidation, fragments: list[PageFragment]) -
 
 
 def _failed(error: ActionError, form: str | None) -> Response:
+    if form and not _is_htmx():
+        page = _referring_page(error)
+        if page is not None:
+            return page
     if form:
         body = render_template(form, form=flask_request.form, error=error)
     else:
@@ -184,6 +191,36 @@ def _failed(error: ActionError, form: str | None) -> Response:
     response = current_app.make_response((body, error.status))
     response.headers["X-Convex-Action"] = "form" if form else "error"
     return response
+
+
+def _referring_page(error: ActionError) -> Response | None:
+    """The page a form was posted from without JavaScript, rendered again showing `error`.
+
+    None when the Referer is not another GET page of this app: then the form
+    partial is answered alone.
+    """
+    referrer = flask_request.referrer
+    if not referrer or not is_same_origin_url(referrer):
+        return None
+    adapter = current_app.url_map.bind_to_environ(flask_request.environ)
+    try:
+        endpoint, values = adapter.match(urlsplit(referrer).path, method="GET")
+    except HTTPException:
+        return None
+    if endpoint == flask_request.endpoint:
+        return None
+    flask_request.environ[_FORM_STATE_KEY] = {"form": flask_request.form, "error": error}
+    page = current_app.ensure_sync(current_app.view_functions[endpoint])(**values)
+    response = current_app.make_response(page)
+    response.status_code = error.status
+    return response
+
+
+@blueprint.app_context_processor
+def _form_state() -> dict[str, Any]:
+    """`form` and `error` for the form partial of a page rendered again by `_referring_page`."""
+    state: dict[str, Any] = flask_request.environ.get(_FORM_STATE_KEY, {})
+    return state
 
 
 def _convex_error(error: ConvexError) -> ActionError:

@@ -192,6 +192,37 @@ def test_a_convex_error_rerenders_the_form_with_the_input_and_the_error(
     assert "HX-Trigger" not in answer.headers
 
 
+def test_without_javascript_a_convex_error_shows_the_whole_page_again(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    app.post("/tasks")(server_action(form="partials/task_form.html")(create_task))
+
+    @app.get("/compose")
+    def compose() -> str:
+        return render_template_string('<h1>Compose</h1>{% include "partials/task_form.html" %}')
+
+    answer = post(client, "/tasks", {"text": "   "}, Referer="http://localhost/compose")
+    assert answer.status_code == 422
+    page = soup(answer.data)
+    assert page.select_one("h1").get_text() == "Compose"  # type: ignore[union-attr]
+    assert page.select_one("p.error").get_text() == "Task text is required"  # type: ignore[union-attr]
+    assert page.select_one("input[name=text]")["value"] == "   "  # type: ignore[index]
+    assert convex.mutation_route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "referrer", ["https://elsewhere.example/compose", "http://localhost/tasks"]
+)
+def test_without_a_page_of_this_app_to_return_to_the_form_is_answered_alone(
+    app: Flask, client: FlaskClient, convex: FakeConvex, referrer: str
+) -> None:
+    app.post("/tasks")(server_action(form="partials/task_form.html")(create_task))
+    answer = post(client, "/tasks", {"text": "   "}, Referer=referrer)
+    assert answer.status_code == 422
+    assert answer.headers["X-Convex-Action"] == "form"
+    assert soup(answer.data).select_one("p.error").get_text() == "Task text is required"  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("failure", "status"),
     [

@@ -40,6 +40,20 @@ def test_the_server_page_works_without_javascript(
     expect(page.locator(".task-text")).to_have_text(["Posted plainly"])
 
 
+def test_without_javascript_a_refused_task_shows_the_page_with_the_error(
+    app_url: str, new_page: Callable[..., Page]
+) -> None:
+    page = new_page(java_script_enabled=False)
+    page.goto(app_url)
+
+    page.get_by_label("New task").fill("   ")
+    page.get_by_role("button", name="Add task").click()
+
+    expect(page.get_by_role("alert")).to_have_text("Task text is required")
+    expect(page.get_by_role("heading", name="Tasks")).to_be_visible()
+    expect(page.get_by_role("link", name="Static")).to_be_visible()
+
+
 def test_a_refused_task_shows_the_error_in_the_form(
     app_url: str, new_page: Callable[..., Page]
 ) -> None:
