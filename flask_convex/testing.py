@@ -10,7 +10,8 @@ overriding ``convex_env``. Both overrides must stay session-scoped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "directory of the Convex functions the local deployment serves (default: convex/)",
         default="convex",
     )
+
+
+@contextmanager
+def running_deployment(
+    functions_dir: Path, env: Mapping[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalDeployment]:
+    """A local deployment of `functions_dir` on a free port with a throw-away data file.
+
+    Backs `convex_deployment`; use it in a fixture of your own to serve a second
+    functions folder in the same session.
+    """
+    data_file = tmp_path_factory.mktemp("convex-local") / "data.jsonl"
+    with LocalDeployment(functions_dir, data_file=data_file, env=dict(env)) as deployment:
+        yield deployment
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +60,7 @@ def convex_deployment(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalDeployment]:
     """One local deployment for the test session, on a free port, with a throw-away data file."""
-    data_file = tmp_path_factory.mktemp("convex-local") / "data.jsonl"
-    with LocalDeployment(convex_functions_dir, data_file=data_file, env=convex_env) as deployment:
+    with running_deployment(convex_functions_dir, convex_env, tmp_path_factory) as deployment:
         yield deployment
 
 

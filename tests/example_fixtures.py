@@ -18,6 +18,7 @@ from joserfc.jwk import RSAKey
 from example.app import create_app
 from flask_convex import current_issuer
 from flask_convex.local import LocalDeployment
+from flask_convex.testing import running_deployment
 
 EXAMPLE_FUNCTIONS = Path(__file__).parents[1] / "example" / "convex"
 
@@ -40,8 +41,7 @@ def example_deployment(
     """A local deployment of `example/convex/` that accepts the example's tokens."""
     with create_app(example_config).app_context():
         env = current_issuer().deployment_env()
-    data_file = tmp_path_factory.mktemp("example-convex") / "data.jsonl"
-    with LocalDeployment(EXAMPLE_FUNCTIONS, data_file=data_file, env=env) as deployment:
+    with running_deployment(EXAMPLE_FUNCTIONS, env, tmp_path_factory) as deployment:
         yield deployment
 
 
