@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 VALUE = b'[{"_id":"k57a","text":"Buy milk","isCompleted":false,"_creationTime":1.7e12}]'
-RESULT = b'{"status":"success","value":' + VALUE + b"}"
 
 
 class Stub:
     """The server: a fixed answer after `delay` seconds, counting API requests and connections."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, value: bytes = VALUE) -> None:
         self.delay = delay
+        self._result = b'{"status":"success","value":' + value + b"}"
         self.requests = 0
         self.connections = 0
         self._server: asyncio.Server | None = None
@@ -79,8 +79,8 @@ class Stub:
         self.requests += 1
         if path.endswith("/api/query_batch"):
             count = len(json.loads(body)["queries"])
-            return b'{"results":[' + b",".join([RESULT] * count) + b"]}"
-        return RESULT
+            return b'{"results":[' + b",".join([self._result] * count) + b"]}"
+        return self._result
 
 
 @contextmanager

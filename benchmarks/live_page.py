@@ -1,21 +1,28 @@
-"""Requests per second of a live page (20 tasks), a bare Flask page, and an unchanged poll.
+"""Requests per second of the example's live page (20 tasks), its bare twin, and a poll.
 
-Run `python -m benchmarks.live_page [seconds]` from the repository root. It serves
-`create_app()` with gunicorn on loopback against a fixed-answer Convex stub and
-loads it with wrk (`apt-get install -y wrk`; this script installs nothing). It
-prints the live page against the same template rendered from a constant list
-(target: at least 0.8x) and an unchanged poll against the live page (target: at
-least 5x).
+Run `python -m benchmarks.live_page [--seconds S] [--rounds N] [--worker-class gthread]`
+from the repository root. It serves the example app with gunicorn on loopback against a
+fixed-answer Convex stub and loads it with wrk (`apt-get install -y wrk`; this script
+installs nothing). The phases run interleaved, in a rotating order, for several
+rounds; it prints medians: the live page against the same template rendered from a
+constant list (target: at least 0.8x), and an unchanged poll (answered from the
+polls shared within CONVEX_POLL_SHARE) against the live page (target: at least 5x).
+"One Convex call" is what a poll costs when it has to ask Convex. Since a poll can
+be no cheaper than a bare request, poll/bare bounds what poll/live can reach for a
+given live/bare. It also prints the stub's CPU use, which shares the cores.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,71 +37,64 @@ from bs4 import BeautifulSoup
 from flask import Flask, render_template
 from jinja2 import ChoiceLoader, DictLoader
 
-from flask_convex import Convex, api, preload_query
+from example import app as example_app
+from flask_convex import api, preload_query
 
 from ._stub import Stub
 
 TASKS = [
-    {"_id": f"k57a{n:02d}", "text": f"Task number {n}", "isCompleted": n % 3 == 0}
+    {
+        "_id": f"k57a{n:02d}",
+        "_creationTime": 1.7e12 + n,
+        "list": "default",
+        "text": f"Task number {n}",
+        "done": n % 3 == 0,
+    }
     for n in range(20)
 ]
-TEMPLATES = {
-    "layout.html": """<!doctype html><html><head><title>Tasks</title>
-{% block head %}{% endblock %}</head><body><h1>Tasks</h1>{% block tasks %}{% endblock %}
-</body></html>""",
-    "live.html": """{% extends "layout.html" %}{% from "convex/macros.html" import live %}
-{% block head %}{{ convex_scripts() }}{% endblock %}
-{% block tasks %}{{ live(tasks, "tasks.html", tag="ul") }}{% endblock %}""",
-    "bare.html": """{% extends "layout.html" %}
-{% block tasks %}<ul>{% include "tasks.html" %}</ul>{% endblock %}""",
-    "tasks.html": """{% for task in value %}
-<li id="{{ task._id }}" class="{{ 'done' if task.isCompleted }}">{{ task.text }}</li>
-{% endfor %}""",
-}
-RESULT = json.dumps({"status": "success", "value": TASKS}).encode()
 ROOT = Path(__file__).resolve().parent.parent
+LIVE_CALL = '{{ live(tasks, "partials/tasks.html") }}'
+PLAIN_CALL = '<div>{% with value = tasks %}{% include "partials/tasks.html" %}{% endwith %}</div>'
 WORKERS = 2 * (os.cpu_count() or 1) + 1
 """Gunicorn's advice for sync workers: (2 x cores) + 1."""
 
 
 def create_app() -> Flask:
-    """The benchmarked app: /live (preloaded, live), /bare (a constant list), and
-    /round-trip (the Convex call alone, the floor under the live page and the poll)."""
-    app = Flask(__name__)
-    app.config["SECRET_KEY"] = "benchmark-only"
-    app.jinja_env.loader = ChoiceLoader([DictLoader(TEMPLATES), app.create_global_jinja_loader()])
-    Convex(app)
+    """The example app, whose "/" is the live page, plus its twins for comparison.
 
-    @app.get("/live")
-    def live() -> str:
-        return render_template("live.html", tasks=preload_query(api.tasks.list, {"list": "home"}))
+    /bare renders the example's own index template with the live fragment replaced
+    by the same partial over a constant list; /round-trip is the Convex call alone,
+    the floor under the live page and the poll.
+    """
+    app = example_app.create_app({"SECRET_KEY": "benchmark-only"})
+    index = (ROOT / "example" / "templates" / "index.html").read_text()
+    assert LIVE_CALL in index, "the example's index no longer renders the live list"
+    bare = index.replace(
+        LIVE_CALL,
+        '<div>{% with value = tasks %}{% include "partials/tasks.html" %}{% endwith %}</div>',
+    )
+    app.jinja_env.loader = ChoiceLoader(
+        [DictLoader({"bare_index.html": bare}), app.create_global_jinja_loader()]
+    )
 
     @app.get("/bare")
-    def bare() -> str:
-        return render_template("bare.html", value=TASKS)
+    def bare_page() -> str:
+        return render_template("bare_index.html", tasks=TASKS)
 
     @app.get("/round-trip")
     def round_trip() -> str:
-        return str(len(preload_query(api.tasks.list, {"list": "home"}).value))
+        return str(len(preload_query(api.tasks.list, {"list": "default"}).value))
 
     return app
 
 
-class TasksStub(Stub):
-    """The Convex stub, answering every query with the 20 tasks."""
-
-    def _answer(self, path: str, body: bytes) -> bytes:
-        result = RESULT
-        if path.endswith("/api/query_batch"):
-            count = len(json.loads(body)["queries"])
-            return b'{"results":[' + b",".join([result] * count) + b"]}"
-        return result
-
-
 @contextmanager
 def stub() -> Iterator[str]:
-    """Serve the stub from a thread of this process, which is otherwise idle."""
-    server = TasksStub()
+    """Serve a stub answering every query with the 20 tasks, from a thread of this process.
+
+    This process only waits for wrk otherwise, so its CPU time is the stub's.
+    """
+    server = Stub(value=json.dumps(TASKS).encode())
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -107,13 +107,14 @@ def stub() -> Iterator[str]:
 
 
 @contextmanager
-def gunicorn(convex_url: str) -> Iterator[str]:
-    """Serve create_app() with sync workers; yields the base URL once it answers."""
+def gunicorn(convex_url: str, workers: int, worker_class: str) -> Iterator[str]:
+    """Serve create_app() with gunicorn; yields the base URL once it answers."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class]
+    command += ["-b", f"127.0.0.1:{port}"]
     child = subprocess.Popen(
         [*command, "--log-level", "warning", "benchmarks.live_page:create_app()"],
         cwd=ROOT,
@@ -136,12 +137,12 @@ def gunicorn(convex_url: str) -> Iterator[str]:
 
 
 def wrk_scripts(base: str) -> tuple[str, str]:
-    """wrk scripts of a returning visitor (session cookie): loading /live, and its poll.
+    """wrk scripts of a returning visitor (session cookie): loading the live page, and its poll.
 
     The poll posts the page's unchanged fragments, as flask-convex.js does.
     """
     with httpx.Client(base_url=base) as client:
-        page = BeautifulSoup(client.get("/live").text, "html.parser")
+        page = BeautifulSoup(client.get("/").text, "html.parser")
         script = page.select("script")[-1]
         fragments = [
             {"id": el["id"], "ref": el["data-convex-ref"], "hash": el["data-convex-hash"]}
@@ -174,28 +175,67 @@ def requests_per_second(wrk: str, url: str, seconds: int, script: str | None = N
     return float(found.group(1))
 
 
+def stub_cpu_seconds() -> float:
+    """CPU time of this process so far: the stub's, as the main thread only waits."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=3, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each phase")
+    parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn's -k")
+    options = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed; install it first: apt-get install -y wrk")
-    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    with stub() as convex_url, gunicorn(convex_url) as base, tempfile.TemporaryDirectory() as tmp:
+    seconds = options.seconds
+    rates: dict[str, list[float]] = {}
+    stub_cpu: dict[str, list[float]] = {}
+    with (
+        stub() as convex_url,
+        gunicorn(convex_url, options.workers, options.worker_class) as base,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         page_script, poll_script = Path(tmp, "page.lua"), Path(tmp, "poll.lua")
         for path, text in zip((page_script, poll_script), wrk_scripts(base), strict=True):
             path.write_text(text)
-        requests_per_second(wrk, f"{base}/live", 1, str(page_script))  # warm the workers up
-        bare = requests_per_second(wrk, f"{base}/bare", seconds)
-        live = requests_per_second(wrk, f"{base}/live", seconds, str(page_script))
-        poll = requests_per_second(wrk, f"{base}/_convex/poll", seconds, str(poll_script))
-        floor = requests_per_second(wrk, f"{base}/round-trip", seconds, str(page_script))
-    print(f"gunicorn, {WORKERS} sync workers; wrk, 2 threads, 8 connections, {seconds} s each")
-    print(f"bare page (constant list): {bare:8.0f} req/s")
-    print(f"live page (20 tasks):      {live:8.0f} req/s")
-    print(f"unchanged poll (204):      {poll:8.0f} req/s")
-    print(f"one Convex call, no HTML:  {floor:8.0f} req/s")
-    print(f"live / bare: {live / bare:.2f}x (target >= 0.8x)")
-    print(f"poll / live: {poll / live:.2f}x (target >= 5x)")
-    print(f"poll / one Convex call: {poll / floor:.2f}x (each poll must make that call)")
+        phases = {
+            "bare": (f"{base}/bare", None),
+            "live": (f"{base}/", str(page_script)),
+            "poll": (f"{base}/_convex/poll", str(poll_script)),
+            "round-trip": (f"{base}/round-trip", str(page_script)),
+        }
+        # Warm up: every worker renders the page and answers polls.
+        requests_per_second(wrk, f"{base}/", 2, str(page_script))
+        requests_per_second(wrk, f"{base}/_convex/poll", 2, str(poll_script))
+        names = list(phases)
+        for round_ in range(options.rounds):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                url, script = phases[name]
+                before = stub_cpu_seconds()
+                rates.setdefault(name, []).append(requests_per_second(wrk, url, seconds, script))
+                stub_cpu.setdefault(name, []).append((stub_cpu_seconds() - before) / seconds)
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    print(
+        f"gunicorn, {options.workers} {options.worker_class} workers; wrk, 2 threads, "
+        f"8 connections; median of {options.rounds} interleaved {seconds} s runs"
+    )
+    labels = {
+        "bare": "same page, constant list",
+        "live": "live page / (20 tasks)",
+        "poll": "unchanged poll (204)",
+        "round-trip": "one Convex call, no HTML",
+    }
+    for name, label in labels.items():
+        spread = f"{min(rates[name]):.0f}-{max(rates[name]):.0f}"
+        cpu = statistics.median(stub_cpu[name]) * 100
+        print(f"{label:27} {median[name]:7.0f} req/s ({spread}); stub CPU {cpu:3.0f}%")
+    print(f"live / bare: {median['live'] / median['bare']:.2f}x (target >= 0.8x)")
+    print(f"poll / live: {median['poll'] / median['live']:.2f}x (target >= 5x)")
+    print(f"poll / bare: {median['poll'] / median['bare']:.2f}x (the bound on poll / live x 0.8)")
 
 
 if __name__ == "__main__":

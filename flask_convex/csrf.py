@@ -20,6 +20,7 @@ HEADERS: Final = ("X-CSRF-Token", "X-CSRFToken")
 """Request headers that may carry the token; Flask-WTF reads the same two by default."""
 
 _SESSION_KEY: Final = "_convex_csrf"
+_FIELD_KEY: Final = "flask_convex.csrf_field"
 
 
 def csrf_token() -> str:
@@ -43,9 +44,13 @@ def csrf_field_name() -> str:
 
 def csrf_field() -> Markup:
     """A hidden input carrying the token, for forms that must work without JavaScript."""
-    return Markup('<input type="hidden" name="{}" value="{}">').format(
-        csrf_field_name(), csrf_token()
-    )
+    # Pages with a form per row ask for it dozens of times; it is the same all request.
+    field: Markup | None = request.environ.get(_FIELD_KEY)
+    if field is None:
+        field = request.environ[_FIELD_KEY] = Markup(
+            '<input type="hidden" name="{}" value="{}">'
+        ).format(csrf_field_name(), csrf_token())
+    return field
 
 
 def protect() -> None:

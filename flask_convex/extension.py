@@ -6,7 +6,7 @@ import inspect
 import os
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -17,6 +17,7 @@ from .cli import convex_cli
 from .client import Transport, check_deployment_url
 from .context import finish_response, start_request
 from .errors import ConvexConfigError
+from .recent import RecentAnswers
 
 DEFAULTS: Final[dict[str, Any]] = {
     # The deployment, e.g. "https://happy-otter-123.convex.cloud". Defaults to the
@@ -31,6 +32,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_SERVER_TIMING": None,
     # Seconds between the polls that keep a page's live fragments current.
     "CONVEX_POLL_INTERVAL": 2.0,
+    # Seconds a poll's answer also serves other polls of the same query and token in
+    # this process (they learn "unchanged" without asking Convex); 0 turns it off.
+    "CONVEX_POLL_SHARE": 1.0,
     # Seconds a signed live reference in a page stays valid.
     "CONVEX_LIVE_MAX_AGE": 24 * 3600,
     # Largest request body a server action accepts, in bytes.
@@ -72,6 +76,8 @@ class ConvexState:
 
     extension: Convex
     transport: Transport
+    recent: RecentAnswers = field(default_factory=RecentAnswers)
+    """What recent polls saw, shared by this process's requests."""
     fallback_loader: TokenLoader | None = None
     """Used when the app registered no token loader; the built-in JWT issuer sets it."""
 

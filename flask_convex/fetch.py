@@ -163,8 +163,9 @@ def _write(call: Call, kind: Kind, token: str | None) -> Any:
     try:
         return with_token(token, lambda token: _send(call, kind, token)).unwrap()
     finally:
-        # Whatever this changed makes every remembered read of the request stale.
+        # Whatever this changed makes every remembered read stale.
         state.memo.clear()
+        get_state().recent.forget()
 
 
 def _send(call: Call, kind: Kind, token: str | None) -> Outcome:

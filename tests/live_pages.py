@@ -85,7 +85,9 @@ class FakeConvex:
 def make_app(user_token: str | None = TOKEN, **config: Any) -> Flask:
     """An app whose "/" preloads two queries and shows them live; "/token" gives a CSRF token."""
     app = Flask(__name__)
-    app.config.update({"SECRET_KEY": "test-secret", "CONVEX_URL": URL, "TESTING": True, **config})
+    settings = {"SECRET_KEY": "test-secret", "CONVEX_URL": URL, "TESTING": True}
+    # Every poll asks the fake deployment, so tests can count what each one sends.
+    app.config.update({**settings, "CONVEX_POLL_SHARE": 0, **config})
     app.jinja_env.loader = ChoiceLoader([DictLoader(TEMPLATES), app.create_global_jinja_loader()])
     LoginManager(app).user_loader(lambda user_id: None)
     convex = Convex(app)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from flask import Flask, render_template_string, template_rendered
+from flask import Flask, render_template_string, request, template_rendered
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from live_pages import (
@@ -379,3 +379,56 @@ def test_against_the_local_deployment_a_poll_sees_a_change_made_elsewhere(
     assert answer.status_code == 200
     (swap,) = soup(answer.data).select("[hx-swap-oob]")
     assert swap.get_text() == "5.0"
+
+
+def test_polls_of_one_query_and_token_within_the_share_window_ask_convex_once(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    app.config["CONVEX_POLL_SHARE"] = 60.0
+    fragments = fragments_of(client.get("/").data)
+    assert poll(client, fragments).status_code == 204
+    assert poll(client, fragments).status_code == 204
+    assert convex.batches.call_count == 2
+
+
+def test_a_shared_answer_never_hides_a_difference_from_the_page(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    app.config["CONVEX_POLL_SHARE"] = 60.0
+    tasks, count = fragments_of(client.get("/").data)
+    poll(client, [tasks, count])
+    answer = poll(client, [tasks, {**count, "hash": "shown-by-an-older-page"}])
+    assert answer.status_code == 200
+    assert [swap["id"] for swap in soup(answer.data).select("[hx-swap-oob]")] == [count["id"]]
+    assert convex.batched() == ["counter:get"]
+
+
+def test_a_write_through_this_process_ends_the_sharing(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    app.config["CONVEX_POLL_SHARE"] = 60.0
+    convex.mutations["counter:increment"] = lambda args: convex.data.update({"counter:get": 3.0})
+
+    @app.post("/bump")
+    def bump() -> str:
+        fetch_mutation(api.counter.increment)
+        return ""
+
+    tasks, count = fragments_of(client.get("/").data)
+    poll(client, [tasks, count])
+    client.post("/bump")
+    answer = poll(client, [tasks, count])
+    assert answer.status_code == 200
+    assert soup(answer.data).select_one(f"#{count['id']}").get_text() == "3.0"  # type: ignore[union-attr]
+
+
+def test_pollers_with_different_tokens_never_share(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    app.config["CONVEX_POLL_SHARE"] = 60.0
+    app.extensions["convex"].extension.token_loader(lambda: request.headers.get("X-Token"))
+    fragments = fragments_of(client.get("/").data)
+    poll(client, fragments, **{"X-Token": "alice"})
+    poll(client, fragments, **{"X-Token": "bob"})
+    sent = [call.request.headers["Authorization"] for call in convex.batches.calls[1:]]
+    assert sent == ["Bearer alice", "Bearer bob"]
