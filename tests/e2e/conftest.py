@@ -97,6 +97,12 @@ def app_url(example_server: str, example_url: str) -> str:
 
 
 @pytest.fixture
+def poll_interval() -> float:
+    """CONVEX_POLL_INTERVAL of the app under test, in seconds."""
+    return POLL_INTERVAL
+
+
+@pytest.fixture
 def poll_timeout() -> float:
     """Milliseconds within which every open page shows a change: one poll and a margin."""
     return (POLL_INTERVAL + POLL_MARGIN) * 1000

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 pytest_plugins = ("tests.example_fixtures",)
 
@@ -86,3 +87,31 @@ def test_a_tampered_reference_shows_an_error_while_other_fragments_keep_updating
     expect(page.locator("#default .task-text")).to_have_text(["Still live"], timeout=poll_timeout)
     expect(page.locator("#other")).to_contain_text("out of date")
     expect(page.locator("#other [data-convex-ref]")).to_have_count(0)
+
+
+def test_while_convex_is_unreachable_fragments_go_stale_polls_back_off_then_recover(
+    app_url: str, new_page: Callable[..., Page], poll_interval: float, poll_timeout: float
+) -> None:
+    page = new_page()
+    page.goto(app_url)
+    failed: list[float] = []
+
+    def unreachable(route: Route) -> None:
+        failed.append(time.monotonic())
+        route.fulfill(status=503, headers={"Retry-After": "5"}, body="")
+
+    page.route("**/_convex/poll", unreachable)
+    live = page.locator("[data-convex-ref]")
+    expect(live).to_have_attribute("data-convex-stale", "", timeout=poll_timeout)
+    expect(page.locator(".empty")).to_be_visible()
+    deadline = time.monotonic() + 2 * poll_timeout / 1000
+    while len(failed) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert len(failed) == 2
+    assert failed[1] - failed[0] >= 1.5 * poll_interval
+
+    httpx.post(f"{app_url}/api/tasks", json={"text": "Back online"}).raise_for_status()
+    page.unroute("**/_convex/poll")
+    recovery = 4 * poll_interval * 1000 + poll_timeout
+    expect(page.locator(".task-text")).to_have_text(["Back online"], timeout=recovery)
+    expect(live).not_to_have_attribute("data-convex-stale", "")
