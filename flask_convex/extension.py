@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -88,10 +88,17 @@ class ConvexState:
     @property
     def url(self) -> str:
         """The configured deployment URL, checked, without a trailing slash."""
-        config = current_app.config
+        return configured_url(current_app.config)
+
+
+def configured_url(config: Mapping[str, Any]) -> str:
+    """CONVEX_URL checked, or a ConvexConfigError naming what is wrong with it."""
+    try:
         return check_deployment_url(
             config["CONVEX_URL"], skip_check=config["CONVEX_SKIP_URL_CHECK"], setting="CONVEX_URL"
         )
+    except ValueError as error:
+        raise ConvexConfigError(str(error)) from error
 
 
 class Convex:
@@ -110,14 +117,7 @@ class Convex:
         if app.config["CONVEX_URL"] is None:
             app.config["CONVEX_URL"] = os.environ.get("CONVEX_URL")
         if app.config["CONVEX_URL"]:
-            try:
-                check_deployment_url(
-                    app.config["CONVEX_URL"],
-                    skip_check=app.config["CONVEX_SKIP_URL_CHECK"],
-                    setting="CONVEX_URL",
-                )
-            except ValueError as error:
-                raise ConvexConfigError(str(error)) from error
+            configured_url(app.config)
         http = httpx.Client(
             timeout=float(app.config["CONVEX_TIMEOUT"]),
             limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=30),

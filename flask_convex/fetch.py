@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from .client import Kind, Outcome, check_deployment_url
 from .context import MemoKey, request_state
-from .errors import ConvexAuthError, ConvexConfigError
+from .errors import ConvexAuthError
 from .extension import can_refresh, get_state
 from .functions import FunctionRef, function_name
 from .values import JsonValue, args_key, encode_args
@@ -32,13 +32,7 @@ def prepare(ref: FunctionRef, args: Mapping[str, Any] | None, url: str | None) -
     """Check and encode a call before anything is sent; bad input raises here."""
     path = function_name(ref)
     encoded = encode_args(args)
-    if url is None:
-        try:
-            url = get_state().url
-        except ValueError as error:
-            raise ConvexConfigError(str(error)) from error
-    else:
-        url = check_deployment_url(url)
+    url = get_state().url if url is None else check_deployment_url(url)
     return Call(url, path, encoded, args_key(encoded))
 
 

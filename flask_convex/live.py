@@ -35,10 +35,10 @@ from .errors import (
     LiveReferenceError,
 )
 from .extension import get_state
-from .fetch import prepare, resolve_token
+from .fetch import Call, prepare, resolve_token
 from .functions import FunctionRef
-from .preload import Preloaded, preload_query
-from .values import JsonValue, args_key, decode
+from .preload import Preloaded, preload_call
+from .values import JsonValue, args_key
 
 SALT: Final = "flask-convex.live"
 """The itsdangerous salt of live references, so no other signed value passes for one."""
@@ -201,7 +201,8 @@ def refresh(
     refused reference becomes an error swap; an unreachable deployment raises
     ConvexConnectionError or ConvexRequestError, so the page keeps what it shows.
     """
-    recent = get_state().recent
+    state = get_state()
+    recent, url = state.recent, state.url
     token = resolve_token(None) if share > 0 else None
     swaps: list[Markup] = []
     rejected = 0
@@ -215,13 +216,11 @@ def refresh(
             continue
         if wanted is not None and not wanted(ref):
             continue
-        args = decode(ref.args)
-        assert isinstance(args, dict)
-        if share > 0 and recent.unchanged(
-            (prepare(ref.name, args, None), token), fragment.hash, share
-        ):
+        # Signed when the page was rendered: already checked and encoded by `prepare`.
+        call = Call(url, ref.name, ref.args, args_key(ref.args))
+        if share > 0 and recent.unchanged((call, token), fragment.hash, share):
             continue
-        pending.append((fragment, ref, preload_query(ref.name, args)))
+        pending.append((fragment, ref, preload_call(call)))
     for fragment, ref, preloaded in pending:
         outcome = preloaded.outcome
         if isinstance(outcome.error, ConvexConnectionError | ConvexRequestError):

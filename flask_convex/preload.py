@@ -72,7 +72,11 @@ def preload_query(
     url: str | None = None,
 ) -> Preloaded:
     """Preload a query for the page; nothing is sent until some preload is read."""
-    call = prepare(ref, args, url)
+    return preload_call(prepare(ref, args, url), token)
+
+
+def preload_call(call: Call, token: str | None = None) -> Preloaded:
+    """`preload_query` for a call already checked and encoded by `fetch.prepare`."""
     state = request_state()
     state.read_data = True
     preloaded = Preloaded(call, token, state)
