@@ -21,10 +21,9 @@ from werkzeug.exceptions import HTTPException
 from .csrf import is_same_origin_url, protect
 from .errors import (
     ConvexConfigError,
-    ConvexConnectionError,
     ConvexError,
     ConvexFlaskError,
-    ConvexRequestError,
+    status_for,
 )
 from .functions import FunctionRef, function_name
 from .live import LiveRef, PageFragment, blueprint, parse_page_fragments, refresh
@@ -219,6 +218,8 @@ def _referring_page(error: ActionError) -> Response | None:
 @blueprint.app_context_processor
 def _form_state() -> dict[str, Any]:
     """`form` and `error` for the form partial of a page rendered again by `_referring_page`."""
+    if not has_request_context():
+        return {}
     state: dict[str, Any] = flask_request.environ.get(_FORM_STATE_KEY, {})
     return state
 
@@ -235,12 +236,7 @@ def _convex_error(error: ConvexError) -> ActionError:
 
 
 def _failure(error: Exception) -> ActionError:
-    message = "Something went wrong. Please try again."
-    if isinstance(error, ConvexConnectionError):
-        return ActionError(message, status=503)
-    if isinstance(error, ConvexRequestError):
-        return ActionError(message, status=502)
-    return ActionError(message)
+    return ActionError("Something went wrong. Please try again.", status=status_for(error))
 
 
 def _page_fragments() -> list[PageFragment]:

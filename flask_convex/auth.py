@@ -146,7 +146,7 @@ class TokenIssuer:
             PublishedKey(_read_key(value, "CONVEX_AUTH_PREVIOUS_KEYS"))
             for value in config["CONVEX_AUTH_PREVIOUS_KEYS"]
         ]
-        configured = config["CONVEX_AUTH_PRIVATE_KEY"] or os.environ.get("CONVEX_AUTH_PRIVATE_KEY")
+        configured = _configured_key(config)
         if configured:
             signing_key = _read_key(configured, "CONVEX_AUTH_PRIVATE_KEY")
         else:
@@ -273,11 +273,16 @@ class TokenIssuer:
         return _Minted(token, now + self.ttl)
 
 
+def _configured_key(config: Mapping[str, Any]) -> Any:
+    """The signing key the app was given, from config or the environment; None if none."""
+    return config["CONVEX_AUTH_PRIVATE_KEY"] or os.environ.get("CONVEX_AUTH_PRIVATE_KEY")
+
+
 def rotate_key() -> str:
     """Retire the current app's instance-folder signing key for a new one; returns the new kid."""
     current_issuer()
     app = current_app
-    if app.config["CONVEX_AUTH_PRIVATE_KEY"] or os.environ.get("CONVEX_AUTH_PRIVATE_KEY"):
+    if _configured_key(app.config):
         raise ConvexConfigError(
             "CONVEX_AUTH_PRIVATE_KEY is set: rotate by setting the new key there and listing "
             "the old one in CONVEX_AUTH_PREVIOUS_KEYS until its tokens have expired"

@@ -58,5 +58,15 @@ class LiveReferenceError(ConvexFlaskError, ValueError):
     """A live fragment's signed reference was tampered with, expired, or signed by another key."""
 
 
+def status_for(error: Exception) -> int:
+    """The HTTP status for a request that failed with `error`: 503 when Convex was
+    unreachable, 502 when it refused the request, 500 for anything else."""
+    if isinstance(error, ConvexConnectionError):
+        return 503
+    if isinstance(error, ConvexRequestError):
+        return 502
+    return 500
+
+
 class ConvexValueError(ConvexFlaskError, ValueError):
     """Arguments Convex cannot hold; the message names the key path, e.g. args['when']."""

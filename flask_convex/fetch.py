@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from flask import current_app
+
 from .client import Kind, Outcome, check_deployment_url
 from .context import MemoKey, request_state
 from .errors import ConvexAuthError
@@ -32,7 +34,10 @@ def prepare(ref: FunctionRef, args: Mapping[str, Any] | None, url: str | None) -
     """Check and encode a call before anything is sent; bad input raises here."""
     path = function_name(ref)
     encoded = encode_args(args)
-    url = get_state().url if url is None else check_deployment_url(url)
+    if url is None:
+        url = get_state().url
+    else:
+        url = check_deployment_url(url, skip_check=current_app.config["CONVEX_SKIP_URL_CHECK"])
     return Call(url, path, encoded, args_key(encoded))
 
 

@@ -33,6 +33,7 @@ from .errors import (
     ConvexFlaskError,
     ConvexRequestError,
     LiveReferenceError,
+    status_for,
 )
 from .extension import get_state
 from .fetch import Call, prepare, resolve_token
@@ -132,7 +133,7 @@ def live_fragment(
     ref = LiveRef(preloaded.name, preloaded.args, partial, _checked_tag(tag), css_class)
     outcome = preloaded.outcome
     outcome.unwrap()
-    return _render(ref, outcome, _new_element_id(ref), oob=False)
+    return _render(ref, outcome, outcome_hash(outcome), _new_element_id(ref), oob=False)
 
 
 def lazy_fragment(
@@ -204,6 +205,7 @@ def refresh(
     state = get_state()
     recent, url = state.recent, state.url
     token = resolve_token(None) if share > 0 else None
+    generation = recent.generation
     swaps: list[Markup] = []
     rejected = 0
     pending: list[tuple[PageFragment, LiveRef, Preloaded]] = []
@@ -227,9 +229,9 @@ def refresh(
             raise outcome.error
         shown = outcome_hash(outcome)
         if share > 0:
-            recent.remember((preloaded.call, token), shown)
+            recent.remember((preloaded.call, token), shown, generation)
         if shown != fragment.hash:
-            swaps.append(_render(ref, outcome, fragment.element_id, oob=True))
+            swaps.append(_render(ref, outcome, shown, fragment.element_id, oob=True))
     return Refresh(swaps, rejected)
 
 
@@ -250,8 +252,7 @@ def poll() -> ResponseReturnValue:
         result = refresh(fragments, share=float(current_app.config["CONVEX_POLL_SHARE"]))
     except ConvexFlaskError as error:
         current_app.logger.warning("Live fragments not refreshed: %s", error)
-        status = 503 if isinstance(error, ConvexConnectionError) else 502
-        return Response(status=status, headers={"Retry-After": "5"})
+        return Response(status=status_for(error), headers={"Retry-After": "5"})
     if not result.swaps:
         return Response(status=204)
     return Response(
@@ -283,7 +284,7 @@ blueprint.add_app_template_global(live_fragment, "convex_live")
 blueprint.add_app_template_global(lazy_fragment, "convex_lazy")
 
 
-def _render(ref: LiveRef, outcome: Outcome, element_id: str, *, oob: bool) -> Markup:
+def _render(ref: LiveRef, outcome: Outcome, shown: str, element_id: str, *, oob: bool) -> Markup:
     classes = "convex-live"
     if outcome.error is None:
         body = render_template(ref.partial, value=outcome.value)
@@ -297,7 +298,7 @@ def _render(ref: LiveRef, outcome: Outcome, element_id: str, *, oob: bool) -> Ma
             "id": element_id,
             "class": _classes(classes, ref.css_class),
             "data-convex-ref": ref.sign(),
-            "data-convex-hash": outcome_hash(outcome),
+            "data-convex-hash": shown,
             "hx-swap-oob": "true" if oob else None,
         },
         body,

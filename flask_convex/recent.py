@@ -26,15 +26,20 @@ class RecentAnswers:
     def __init__(self) -> None:
         self._seen: OrderedDict[Hashable, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self.generation = 0
+        """Counts `forget` calls, so an answer fetched across a write is not remembered."""
 
     def unchanged(self, key: Hashable, shown: str, window: float) -> bool:
         """Whether `key` was fetched less than `window` seconds ago and then showed `shown`."""
         seen = self._seen.get(key)
         return seen is not None and seen[0] == shown and time.monotonic() - seen[1] < window
 
-    def remember(self, key: Hashable, shown: str) -> None:
-        """Record what a query showed when it was fetched just now."""
+    def remember(self, key: Hashable, shown: str, generation: int) -> None:
+        """Record what a query fetched just now showed, unless something was written since
+        `generation` was read: the answer may predate the write."""
         with self._lock:
+            if generation != self.generation:
+                return
             self._seen[key] = (shown, time.monotonic())
             self._seen.move_to_end(key)
             while len(self._seen) > LIMIT:
@@ -44,3 +49,4 @@ class RecentAnswers:
         """Drop every entry: something was written."""
         with self._lock:
             self._seen.clear()
+            self.generation += 1

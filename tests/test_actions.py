@@ -351,3 +351,8 @@ def test_against_the_local_deployment_one_action_shows_the_change(convex_url: st
         headers=same_site_headers(client),
     )
     assert polled.status_code == 204
+
+
+def test_templates_render_outside_requests_too(app: Flask) -> None:
+    with app.app_context():
+        assert render_template_string("{{ 1 + 1 }}") == "2"

@@ -132,6 +132,13 @@ def test_a_bad_url_option_is_refused_naming_it() -> None:
         fetch_query("tasks:list", url="https://x.convex.site")
 
 
+def test_the_url_option_is_checked_as_config_says(app: Flask) -> None:
+    app.config["CONVEX_SKIP_URL_CHECK"] = True
+    with respx.mock(base_url="https://proxy.convex.site") as proxy:
+        proxy.post("/api/query").respond(json=success(1.0))
+        assert fetch_query("tasks:list", url="https://proxy.convex.site") == 1.0
+
+
 # Bad input never reaches the network
 
 

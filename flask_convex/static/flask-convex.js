@@ -95,7 +95,9 @@
           });
         }
         failed();
-      }, failed)
+      })
+      // Also when handling the answer failed: otherwise inFlight stays set and polling stops.
+      .catch(failed)
       .then(function () {
         inFlight = false;
         schedule(delay);
