@@ -84,9 +84,9 @@ class Stub:
 
 
 @contextmanager
-def stub_thread(delay: float = 0.0) -> Iterator[tuple[Stub, str]]:
+def stub_thread(delay: float = 0.0, value: bytes = VALUE) -> Iterator[tuple[Stub, str]]:
     """Run a stub on a daemon thread of this process; yields it and its URL."""
-    stub = Stub(delay)
+    stub = Stub(delay, value)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

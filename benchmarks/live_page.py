@@ -15,7 +15,6 @@ given live/bare. It also prints the stub's CPU use, which shares the cores.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -26,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +38,7 @@ from jinja2 import ChoiceLoader, DictLoader
 from example import app as example_app
 from flask_convex import api, preload_query
 
-from ._stub import Stub
+from ._stub import stub_thread
 
 TASKS = [
     {
@@ -69,10 +67,7 @@ def create_app() -> Flask:
     app = example_app.create_app({"SECRET_KEY": "benchmark-only"})
     index = (ROOT / "example" / "templates" / "index.html").read_text()
     assert LIVE_CALL in index, "the example's index no longer renders the live list"
-    bare = index.replace(
-        LIVE_CALL,
-        '<div>{% with value = tasks %}{% include "partials/tasks.html" %}{% endwith %}</div>',
-    )
+    bare = index.replace(LIVE_CALL, PLAIN_CALL)
     app.jinja_env.loader = ChoiceLoader(
         [DictLoader({"bare_index.html": bare}), app.create_global_jinja_loader()]
     )
@@ -86,24 +81,6 @@ def create_app() -> Flask:
         return str(len(preload_query(api.tasks.list, {"list": "default"}).value))
 
     return app
-
-
-@contextmanager
-def stub() -> Iterator[str]:
-    """Serve a stub answering every query with the 20 tasks, from a thread of this process.
-
-    This process only waits for wrk otherwise, so its CPU time is the stub's.
-    """
-    server = Stub(value=json.dumps(TASKS).encode())
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
 
 
 @contextmanager
@@ -195,7 +172,9 @@ def main() -> None:
     rates: dict[str, list[float]] = {}
     stub_cpu: dict[str, list[float]] = {}
     with (
-        stub() as convex_url,
+        # On a thread of this process, which otherwise only waits for wrk: its CPU
+        # time is the stub's.
+        stub_thread(value=json.dumps(TASKS).encode()) as (_, convex_url),
         gunicorn(convex_url, options.workers, options.worker_class) as base,
         tempfile.TemporaryDirectory() as tmp,
     ):
