@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _local import call, decode_ts
 from joserfc.jwk import RSAKey
 
 from flask_convex.local import (
@@ -31,16 +31,8 @@ from flask_convex.local import (
 pytestmark = pytest.mark.integration
 
 
-def call(url: str, route: str, path: str, args: dict[str, Any] | None = None, **kw: Any) -> Any:
-    response = httpx.post(f"{url}/api/{route}", json={"path": path, "args": args or {}}, **kw)
-    return response.json()
-
-
 def query_ts(url: str) -> int:
-    ts: int = struct.unpack("<Q", base64.b64decode(httpx.post(f"{url}/api/query_ts").json()["ts"]))[
-        0
-    ]
-    return ts
+    return decode_ts(httpx.post(f"{url}/api/query_ts").json()["ts"])
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
@@ -69,7 +61,7 @@ def test_missing_node_or_npm_is_explained(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("FLASK_CONVEX_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(LocalDeploymentError, match=r"`npm` was not found.*Node\.js 18"):
+    with pytest.raises(LocalDeploymentError, match=r"`npm` was not found.*Node\.js 20"):
         LocalDeployment(convex_functions_dir).start()
 
 

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -31,6 +31,23 @@ __all__ = ["LocalDeployment", "LocalDeploymentError", "install_server"]
 SERVER_SOURCE = Path(__file__).parent / "server"
 _READY = re.compile(r"ready at (http://\S+)")
 _RECENT_OUTPUT_LINES = 200
+
+DEFAULT_PORT = 3210
+"""The port `python -m flask_convex.local` and `flask convex` serve on unless told otherwise."""
+
+
+def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings as a dict, later keys winning; the value may be empty.
+
+    Raises ValueError naming the first pair without an ``=`` or with an empty key.
+    """
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
 
 
 class LocalDeploymentError(RuntimeError):
@@ -49,7 +66,7 @@ def _require(tool: str) -> str:
     found = shutil.which(tool)
     if found is None:
         raise LocalDeploymentError(
-            f"`{tool}` was not found on PATH. The local Convex deployment needs Node.js 18 "
+            f"`{tool}` was not found on PATH. The local Convex deployment needs Node.js 20 "
             "or newer with npm: install them (e.g. `apt-get install nodejs npm`, or from "
             "nodejs.org), or set CONVEX_URL to a real deployment instead."
         )
@@ -177,8 +194,6 @@ class LocalDeployment:
             command += ["--data", str(self.data_file)]
         if self.watch:
             command.append("--watch")
-        if self.admin_key is not None:
-            command += ["--admin-key", self.admin_key]
         if self.ping_interval is not None:
             command += ["--ping-interval-ms", str(int(self.ping_interval * 1000))]
         for key, value in self.env.items():
@@ -198,6 +213,10 @@ class LocalDeployment:
             stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
+            # The admin key goes in the environment, not argv (visible in `ps`).
+            env=None
+            if self.admin_key is None
+            else {**os.environ, "FLASK_CONVEX_ADMIN_KEY": self.admin_key},
         )
         self._readers = [
             threading.Thread(target=self._read, args=(stream,), daemon=True)

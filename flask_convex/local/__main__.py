@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from types import FrameType
 
-from flask_convex.local import LocalDeployment, LocalDeploymentError
-
-
-def _env_pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
+from flask_convex.local import (
+    DEFAULT_PORT,
+    LocalDeployment,
+    LocalDeploymentError,
+    parse_env_pairs,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,20 +22,28 @@ def main(argv: list[str] | None = None) -> int:
         description="Serve a convex/ directory as a local Convex deployment.",
     )
     parser.add_argument("--functions", required=True, help="the app's convex/ directory")
-    parser.add_argument("--port", type=int, default=3210, help="0 picks a free port")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--data", help="data file kept across restarts (default: in memory)")
     parser.add_argument("--watch", action="store_true", help="rebuild when a file changes")
     parser.add_argument(
         "--env",
         action="append",
-        type=_env_pair,
         default=[],
         metavar="KEY=VALUE",
         help="process.env for functions; repeatable",
     )
-    parser.add_argument("--admin-key", help="accept `Authorization: Convex <key>` as admin")
+    parser.add_argument(
+        "--admin-key",
+        default=os.environ.get("FLASK_CONVEX_ADMIN_KEY"),
+        help="accept `Authorization: Convex <key>` as admin (default: $FLASK_CONVEX_ADMIN_KEY, "
+        "which keeps the key out of the process list)",
+    )
     options = parser.parse_args(argv)
+    try:
+        env = parse_env_pairs(options.env)
+    except ValueError as error:
+        parser.error(f"argument --env: {error}")
 
     deployment = LocalDeployment(
         options.functions,
@@ -44,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         host=options.host,
         data_file=options.data,
         watch=options.watch,
-        env=dict(options.env),
+        env=env,
         admin_key=options.admin_key,
         echo=True,
     )

@@ -94,9 +94,9 @@ export class Authenticator {
       throw new AuthError(401, "InvalidAuthHeader", "Missing issuer in JWT payload");
     }
     const audiences = [claims.aud ?? []].flat();
+    const issuer = normalizeIssuer(claims.iss);
     const provider = this.providers.find(
-      (p) => normalizeIssuer(p.issuer) === normalizeIssuer(claims.iss)
-        && (p.applicationID === undefined || audiences.includes(p.applicationID)),
+      (p) => p.issuer === issuer && (p.applicationID === undefined || audiences.includes(p.applicationID)),
     );
     if (provider === undefined) {
       throw new AuthError(
@@ -108,7 +108,7 @@ export class Authenticator {
     }
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, await provider.keys(claims.iss), {
+      ({ payload } = await jwtVerify(token, await provider.keys(), {
         algorithms: provider.algorithms,
         audience: provider.applicationID,
         clockTolerance: LEEWAY_SECONDS,
@@ -169,23 +169,24 @@ function normalizeIssuer(issuer) {
   return withScheme(issuer).replace(/\/+$/, "");
 }
 
+/** A provider of auth.config.ts, its `issuer` normalized once for matching tokens. */
 function normalizeProvider(config) {
   if (config.type === "customJwt") {
     return {
       oidc: false,
-      issuer: config.issuer,
+      issuer: normalizeIssuer(config.issuer),
       applicationID: config.applicationID,
       algorithms: [config.algorithm ?? "RS256"],
       keys: cached(() => keySetFromUrl(config.jwks)),
     };
   }
-  const discover = cached(() => discoverKeys(config.domain));
+  const issuer = normalizeIssuer(config.domain);
   return {
     oidc: true,
-    issuer: config.domain,
+    issuer,
     applicationID: config.applicationID,
     algorithms: ["RS256", "EdDSA"],
-    keys: discover,
+    keys: cached(() => discoverKeys(issuer)),
   };
 }
 
@@ -210,8 +211,8 @@ async function keySetFromUrl(url) {
   return createRemoteJWKSet(new URL(withScheme(url)), { cooldownDuration: 0 });
 }
 
-async function discoverKeys(domain) {
-  const issuer = withScheme(domain).replace(/\/+$/, "");
+/** Fetches the key set of an OIDC `issuer` (normalized) through its discovery document. */
+async function discoverKeys(issuer) {
   const url = `${issuer}/.well-known/openid-configuration`;
   let config;
   try {

@@ -46,7 +46,7 @@ export async function buildFunctions(functionsDir, outRoot, buildId) {
       splitting: true,
       format: "esm",
       platform: "node",
-      target: "node18",
+      target: "node20",
       sourcemap: "inline",
       plugins: [useServerConvex],
       logLevel: "silent",

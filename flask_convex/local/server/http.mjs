@@ -5,7 +5,16 @@
 import { AuthError, ANONYMOUS } from "./auth.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
 import { OutOfRetentionError } from "./runtime.mjs";
-import { decodeTs, decodeValue, encodeTs, encodeValue, outputEncoding, stringify } from "./values.mjs";
+import {
+  InvalidArgsError,
+  argsObject,
+  decodeTs,
+  decodeValue,
+  encodeTs,
+  outcomeFields,
+  outputEncoding,
+  stringify,
+} from "./values.mjs";
 
 /** A malformed or refused request, answered as `status` with `{code, message}`. */
 class RequestError extends Error {
@@ -39,17 +48,17 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
     "POST /api/action": (ctx) => runOne(ctx, "action"),
     "POST /api/function": (ctx) => runOne(ctx, "any"),
     "POST /api/query_batch": queryBatch,
-    "POST /api/query_ts": async () => ({ ts: encodeTs(runtime.snapshot().ts) }),
+    "POST /api/query_ts": async () => ({ ts: encodeTs(runtime.latestTs) }),
     "POST /api/query_at_ts": queryAtTs,
     "POST /api/debug_event": async () => ({}),
     "POST /_flask_convex/reset": async (ctx) => {
       localOnly(ctx);
       await runtime.reset();
-      return { ts: encodeTs(runtime.snapshot().ts) };
+      return { ts: encodeTs(runtime.latestTs) };
     },
     "GET /_flask_convex/status": async (ctx) => {
       localOnly(ctx);
-      return { ts: encodeTs(runtime.snapshot().ts), buildError: runtime.buildError };
+      return { ts: encodeTs(runtime.latestTs), buildError: runtime.buildError };
     },
   };
 
@@ -161,14 +170,10 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
 
 /** The response body of one function call (protocol 1.5). */
 function envelope(outcome, encoding) {
-  const logLines = outcome.logLines.length > 0 ? outcome.logLines : undefined;
-  if (outcome.ok) return { status: "success", value: encodeValue(outcome.value, encoding), logLines };
-  return {
-    status: "error",
-    errorMessage: outcome.message,
-    errorData: outcome.hasData ? encodeValue(outcome.data, encoding) : undefined,
-    logLines,
-  };
+  const { ok, value, errorMessage, errorData, logLines: lines } = outcomeFields(outcome, encoding);
+  const logLines = lines.length > 0 ? lines : undefined;
+  if (ok) return { status: "success", value, logLines };
+  return { status: "error", errorMessage, errorData, logLines };
 }
 
 function functionPath(path) {
@@ -183,10 +188,13 @@ function functionPath(path) {
   }
 }
 
-/** Function arguments arrive as an object or, from the npm client, as `[object]`. */
+/** Decodes a request's `args` (missing means `{}`); a bad one is a 400 BadJsonBody. */
 function functionArgs(args) {
-  const object = Array.isArray(args) && args.length === 1 ? args[0] : (args ?? {});
-  if (object === null || typeof object !== "object" || Array.isArray(object)) {
+  let object;
+  try {
+    object = argsObject(args ?? {});
+  } catch (error) {
+    if (!(error instanceof InvalidArgsError)) throw error;
     throw new RequestError(400, "BadJsonBody", "`args` must be an object or a one-element array of an object");
   }
   try {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Entry point: `node main.mjs --functions DIR [--port P] [--data FILE] [--watch]
-// [--env KEY=VALUE ...]`. Prints "Convex local deployment ready at <url>" once
-// it serves; the Python launcher waits for that line.
+// [--env KEY=VALUE ...]`, with the admin key (if any) in FLASK_CONVEX_ADMIN_KEY.
+// Prints "Convex local deployment ready at <url>" once it serves; the Python
+// launcher waits for that line.
 
 import fs from "node:fs";
 import http from "node:http";
@@ -21,7 +22,6 @@ const { values: options } = parseArgs({
     data: { type: "string" },
     watch: { type: "boolean", default: false },
     env: { type: "string", multiple: true, default: [] },
-    "admin-key": { type: "string" },
     "ping-interval-ms": { type: "string", default: "15000" },
     "max-body-bytes": { type: "string", default: String(16 * 1024 * 1024) },
     "exit-with-stdin": { type: "boolean", default: false },
@@ -43,7 +43,8 @@ for (const pair of options.env) {
   }
   functionEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
 }
-const adminKey = options["admin-key"] ?? process.env.FLASK_CONVEX_ADMIN_KEY;
+// The admin key comes in the environment, never argv (other users can read argv).
+const adminKey = process.env.FLASK_CONVEX_ADMIN_KEY;
 for (const key of Object.keys(process.env)) delete process.env[key];
 Object.assign(process.env, functionEnv);
 process.setSourceMapsEnabled(true);

@@ -47,6 +47,8 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 }
 
 export class Runtime {
+  #latestTs = 0n;
+
   constructor({ functionsDir, buildRoot, dataFile, adminKey }) {
     this.functionsDir = path.resolve(functionsDir);
     this.buildRoot = buildRoot;
@@ -75,9 +77,8 @@ export class Runtime {
     });
     this.current = state.documents;
     this.currentShared = false;
-    this.latestTs = state.ts;
-    this.latestTs = this.nextTs();
-    this.retentionFloor = this.latestTs;
+    this.#latestTs = this.nextTs(state.ts);
+    this.retentionFloor = this.#latestTs;
     this.dataFile.rewrite(this.state());
     this.hookDatabase();
   }
@@ -131,26 +132,35 @@ export class Runtime {
     }));
   }
 
+  /** The timestamp of the latest snapshot; reading it, unlike `snapshot()`, costs the next commit nothing. */
+  get latestTs() {
+    return this.#latestTs;
+  }
+
   /** The process-wide clock: strictly increasing, never below a timestamp already handed out. */
-  nextTs() {
+  nextTs(after = this.#latestTs) {
     const now = BigInt(Date.now()) * 1_000_000n;
-    return now > this.latestTs ? now : this.latestTs + 1n;
+    return now > after ? now : after + 1n;
   }
 
   /** Makes sure later commits get timestamps above `ts` (one a client has seen elsewhere). */
   observeTs(ts) {
-    if (ts > this.latestTs) this.latestTs = ts;
+    if (ts > this.#latestTs) this.#latestTs = ts;
   }
 
-  /** The latest snapshot: `{ts, documents}`; `documents` stays frozen while it is read. */
+  /**
+   * The latest snapshot: `{ts, documents}`; `documents` stays frozen while it
+   * is read, so the next commit copies them. Only for reads that must span
+   * several transactions (a batch, a Transition); one query needs none.
+   */
   snapshot() {
     this.currentShared = true;
-    return { ts: this.latestTs, documents: this.current };
+    return { ts: this.#latestTs, documents: this.current };
   }
 
   /** The snapshot at `ts`, rebuilt by undoing later commits. */
   snapshotAt(ts) {
-    if (ts >= this.latestTs) return this.snapshot();
+    if (ts >= this.#latestTs) return this.snapshot();
     if (ts < this.retentionFloor) {
       throw new OutOfRetentionError(`Timestamp ${ts} is too old: reads are kept for ${HISTORY_NS / 1_000_000_000n} s`);
     }
@@ -166,18 +176,23 @@ export class Runtime {
 
   state() {
     return {
-      ts: this.latestTs,
+      ts: this.#latestTs,
       nextDocId: this.db._nextDocId,
       lastCreationTime: this.db._lastCreationTime,
       documents: this.current,
     };
   }
 
-  /** Deletes every document in one commit, so subscribers and snapshots see it like any write. */
+  /**
+   * Deletes every document in one commit, so subscribers and snapshots see it
+   * like any write. The commit is not appended to the data file, which is
+   * rewritten right after.
+   */
   async reset() {
-    await this.t.mutation(async () => {
+    const request = { logLines: [], commitTs: null, unlogged: true };
+    await requestStorage.run(request, () => this.t.mutation(async () => {
       for (const id of Object.keys(this.current)) this.db.delete(undefined, id);
-    });
+    }));
     this.dataFile.rewrite(this.state());
   }
 
@@ -206,8 +221,8 @@ export class Runtime {
       const ids = Object.keys(db._writes[0]);
       const request = requestStorage.getStore();
       if (ids.length === 0) {
-        commit.call(db, this.latestTs);
-        if (request) request.commitTs = this.latestTs;
+        commit.call(db, this.#latestTs);
+        if (request) request.commitTs = this.#latestTs;
         return undefined;
       }
       if (this.currentShared) {
@@ -218,19 +233,24 @@ export class Runtime {
       const ts = this.nextTs();
       const undo = ids.map((id) => [id, db._documents[id]]);
       commit.call(db, ts);
-      this.latestTs = ts;
+      this.#latestTs = ts;
       if (request) request.commitTs = ts;
       this.remember(ts, undo);
-      const writes = Object.fromEntries(ids.map((id) => [id, db._documents[id] ?? null]));
-      try {
-        this.dataFile.append(this.state(), writes);
-      } catch (error) {
-        process.stderr.write(`flask-convex: cannot write the data file, stopping: ${error.stack}\n`);
-        process.exit(1);
-      }
+      if (!request?.unlogged) this.persist(ids);
       this.notify();
       return undefined;
     };
+  }
+
+  /** Appends the commit that wrote `ids`; stops the process when the data file cannot take it. */
+  persist(ids) {
+    const writes = Object.fromEntries(ids.map((id) => [id, this.db._documents[id] ?? null]));
+    try {
+      this.dataFile.append(this.state(), writes);
+    } catch (error) {
+      process.stderr.write(`flask-convex: cannot write the data file, stopping: ${error.stack}\n`);
+      process.exit(1);
+    }
   }
 
   remember(ts, undo) {
@@ -247,21 +267,23 @@ export class Runtime {
   /**
    * Runs the function at `fn` (a parsed path) as `auth` (`{identity, admin}`).
    * `kind` is "query", "mutation", "action" or "any" (admin `/api/function`);
-   * queries read `snapshot` (default: the latest). Never throws for a failure
-   * of the function: returns `{ok, value | message, data, hasData, logLines, commitTs}`.
+   * queries read `snapshot`, or else the latest state: convex-test runs one
+   * top-level transaction at a time, so no commit lands while a query reads.
+   * Never throws for a failure of the function: returns
+   * `{ok, value | message, data, hasData, logLines, commitTs}`.
    */
   async run({ fn, args, auth, kind, snapshot }) {
     const request = { logLines: [], commitTs: null };
-    const requestId = `${REQUEST_ID_PREFIX}${(++requestCount).toString(16).padStart(8, "0")}`;
     try {
       const type = this.resolve(fn, kind, auth.admin);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
       const call = () => accessor[type](makeFunctionReference(fn.display), args);
-      const value = await requestStorage.run(request, () => (type === "query"
-        ? snapshotStorage.run((snapshot ?? this.snapshot()).documents, call)
+      const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
+        ? snapshotStorage.run(snapshot.documents, call)
         : call()));
       return { ok: true, value, logLines: request.logLines, commitTs: request.commitTs };
     } catch (error) {
+      const requestId = `${REQUEST_ID_PREFIX}${(++requestCount).toString(16).padStart(8, "0")}`;
       return { ok: false, ...this.describe(error, requestId), logLines: request.logLines };
     }
   }

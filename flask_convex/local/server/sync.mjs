@@ -6,7 +6,17 @@ import { WebSocketServer } from "ws";
 import { ANONYMOUS, AuthError } from "./auth.mjs";
 import { SEMVER, requestUrl } from "./http.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
-import { RawJson, decodeTs, decodeValue, encodeTs, encodeValue, stringify } from "./values.mjs";
+import {
+  InvalidArgsError,
+  RawJson,
+  argsObject,
+  decodeTs,
+  decodeValue,
+  encodeTs,
+  failed,
+  outcomeFields,
+  stringify,
+} from "./values.mjs";
 
 const SYNC_PATH = /^\/api(?:\/([^/]+))?\/sync$/;
 const REMEMBERED_MUTATIONS = 10_000;
@@ -214,7 +224,7 @@ class SyncSession {
 
   async call(udfPath, args, kind) {
     const { fn, args: decoded, error } = parseQuery({ udfPath, args });
-    if (error !== undefined) return { ok: false, message: error, hasData: false, logLines: [] };
+    if (error !== undefined) return failed(error);
     return this.runtime.run({ fn, args: decoded, auth: this.auth, kind });
   }
 
@@ -224,7 +234,7 @@ class SyncSession {
     this.refreshQueued = true;
     this.enqueue(() => {
       this.refreshQueued = false;
-      if (this.runtime.snapshot().ts === this.sent.ts && !this.rerunAll) return undefined;
+      if (this.runtime.latestTs === this.sent.ts && !this.rerunAll) return undefined;
       return this.transition();
     });
   }
@@ -253,43 +263,29 @@ class SyncSession {
   async evaluate(queryId, { fn, args, error }, snapshot) {
     const outcome = error === undefined
       ? await this.runtime.run({ fn, args, auth: this.auth, kind: "query", snapshot })
-      : { ok: false, message: error, hasData: false, logLines: [] };
-    if (outcome.ok) {
-      return { type: "QueryUpdated", queryId, value: encodeValue(outcome.value), logLines: outcome.logLines, journal: null };
-    }
-    return {
-      type: "QueryFailed",
-      queryId,
-      errorMessage: outcome.message,
-      logLines: outcome.logLines,
-      journal: null,
-      errorData: outcome.hasData ? encodeValue(outcome.data) : undefined,
-    };
+      : failed(error);
+    const { ok, value, errorMessage, errorData, logLines } = outcomeFields(outcome);
+    if (ok) return { type: "QueryUpdated", queryId, value, logLines, journal: null };
+    return { type: "QueryFailed", queryId, errorMessage, logLines, journal: null, errorData };
   }
 }
 
 /** Parses `{udfPath, args: [object]}`; a bad path or args becomes an `error` the client sees. */
 function parseQuery({ udfPath, args }) {
   try {
-    const object = Array.isArray(args) ? args[0] : args;
-    if (object === null || typeof object !== "object" || Array.isArray(object)) {
-      return { error: "Function arguments must be a one-element array of an object" };
-    }
+    const object = argsObject(args);
     return { fn: parseFunctionPath(udfPath), args: decodeValue(object) };
   } catch (error) {
+    if (error instanceof InvalidArgsError) return { error: "Function arguments must be a one-element array of an object" };
     if (error instanceof InvalidPathError) return { error: `Invalid function path: ${error.message}` };
     return { error: `Invalid function arguments: ${error.message}` };
   }
 }
 
 function responseFields(outcome) {
-  if (outcome.ok) return { success: true, result: encodeValue(outcome.value), logLines: outcome.logLines };
-  return {
-    success: false,
-    result: outcome.message,
-    logLines: outcome.logLines,
-    errorData: outcome.hasData ? encodeValue(outcome.data) : undefined,
-  };
+  const { ok, value, errorMessage, errorData, logLines } = outcomeFields(outcome);
+  if (ok) return { success: true, result: value, logLines };
+  return { success: false, result: errorMessage, logLines, errorData };
 }
 
 function wireVersion({ querySet, identity, ts }) {

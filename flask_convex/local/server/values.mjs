@@ -24,6 +24,38 @@ export function decodeValue(json) {
   return jsonToConvex(json);
 }
 
+/** Function arguments that are neither an object nor a one-element array of one. */
+export class InvalidArgsError extends Error {}
+
+/**
+ * Returns the arguments object of a call: clients send an object or, like the
+ * npm client, `[object]`. Throws `InvalidArgsError` for anything else; the
+ * result is still JSON, for `decodeValue`.
+ */
+export function argsObject(args) {
+  const object = Array.isArray(args) && args.length === 1 ? args[0] : args;
+  if (object === null || typeof object !== "object" || Array.isArray(object)) {
+    throw new InvalidArgsError("Function arguments must be an object or a one-element array of an object");
+  }
+  return object;
+}
+
+/** The outcome of a call that failed before any function ran (see `Runtime.run`). */
+export function failed(message) {
+  return { ok: false, message, hasData: false, logLines: [] };
+}
+
+/**
+ * The protocol fields of an outcome of `Runtime.run`, values encoded: `value`
+ * on success; `errorMessage` and `errorData` (undefined without data) on failure.
+ */
+export function outcomeFields(outcome, encoding = "encoded") {
+  const { ok, logLines } = outcome;
+  if (ok) return { ok, value: encodeValue(outcome.value, encoding), logLines };
+  const errorData = outcome.hasData ? encodeValue(outcome.data, encoding) : undefined;
+  return { ok, errorMessage: outcome.message, errorData, logLines };
+}
+
 /** A fragment of JSON text embedded verbatim by `stringify`. */
 export class RawJson {
   constructor(text) {
