@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from example import FUNCTIONS_DIR
 from flask_convex.local import LocalDeployment
 
-EXAMPLE_FUNCTIONS = Path(__file__).parents[1] / "example" / "convex"
 BARE_SERVER = """
 require("http").createServer((req, res) => {
   req.resume();
@@ -73,7 +73,7 @@ def main() -> None:
     baseline = bare_node_rate(seconds)
     with (
         tempfile.TemporaryDirectory() as data_dir,
-        LocalDeployment(EXAMPLE_FUNCTIONS, data_file=Path(data_dir) / "data.jsonl") as local,
+        LocalDeployment(FUNCTIONS_DIR, data_file=Path(data_dir) / "data.jsonl") as local,
         httpx.Client(base_url=local.url) as client,
     ):
         for index in range(20):

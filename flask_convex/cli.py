@@ -26,11 +26,14 @@ from flask.cli import ScriptInfo, with_appcontext
 
 from flask_convex.auth import current_issuer, rotate_key
 from flask_convex.errors import ConvexConfigError
-from flask_convex.local import LocalDeployment, LocalDeploymentError
+from flask_convex.local import (
+    DEFAULT_PORT,
+    LocalDeployment,
+    LocalDeploymentError,
+    parse_env_pairs,
+)
 
 __all__ = ["convex_cli"]
-
-DEFAULT_LOCAL_PORT = 3210
 
 
 @click.group("convex", help="Convex tools: run a local deployment, develop against it.")
@@ -57,11 +60,10 @@ def _issuer_env(app: Flask) -> dict[str, str]:
 
 def _local_deployment(app: Flask, port: int, watch: bool, env: Iterable[str]) -> LocalDeployment:
     functions_env = _issuer_env(app) | dict(app.config.get("CONVEX_LOCAL_ENV") or {})
-    for pair in env:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--env")
-        functions_env[key] = value
+    try:
+        functions_env |= parse_env_pairs(env)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--env") from error
     return LocalDeployment(
         _functions_dir(app),
         port=port,
@@ -83,7 +85,7 @@ def _start(deployment: LocalDeployment) -> str:
 
 _port_option = click.option(
     "--convex-port",
-    default=DEFAULT_LOCAL_PORT,
+    default=DEFAULT_PORT,
     show_default=True,
     help="Port of the local deployment (0 picks a free one).",
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from flask_convex import Convex
+from flask_convex import Convex, jwks_data_uri
 
 FUNCTIONS_DIR = Path(__file__).parent / "functions" / "convex"
 ISSUER = "https://issuer.flask-convex.test"
@@ -38,17 +36,11 @@ def signing_key() -> RSAKey:
     return RSAKey.generate_key(2048, parameters={"kid": "test-key", "alg": "RS256", "use": "sig"})
 
 
-def jwks_data_uri(*keys: RSAKey) -> str:
-    """A JWKS inlined as a data: URI, as auth.config.ts accepts instead of a URL."""
-    document = json.dumps({"keys": [key.as_dict(private=False) for key in keys]})
-    return "data:text/plain;charset=utf-8;base64," + base64.b64encode(document.encode()).decode()
-
-
 @pytest.fixture(scope="session")
 def convex_env(signing_key: RSAKey) -> dict[str, str]:
     return {
         "TEST_AUTH_ISSUER": ISSUER,
-        "TEST_AUTH_JWKS": jwks_data_uri(signing_key),
+        "TEST_AUTH_JWKS": jwks_data_uri({"keys": [signing_key.as_dict(private=False)]}),
         "TEST_AUTH_APPLICATION_ID": APPLICATION_ID,
         "GREETING": "hello from env",
     }

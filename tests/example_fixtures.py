@@ -9,18 +9,16 @@ load this with `pytest_plugins`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from joserfc.jwk import RSAKey
 
+from example import FUNCTIONS_DIR
 from example.app import create_app
 from flask_convex import current_issuer
 from flask_convex.local import LocalDeployment
 from flask_convex.testing import running_deployment
-
-EXAMPLE_FUNCTIONS = Path(__file__).parents[1] / "example" / "convex"
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +39,7 @@ def example_deployment(
     """A local deployment of `example/convex/` that accepts the example's tokens."""
     with create_app(example_config).app_context():
         env = current_issuer().deployment_env()
-    with running_deployment(EXAMPLE_FUNCTIONS, env, tmp_path_factory) as deployment:
+    with running_deployment(FUNCTIONS_DIR, env, tmp_path_factory) as deployment:
         yield deployment
 
 

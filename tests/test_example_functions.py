@@ -2,37 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from flask_convex.local import LocalDeployment
+from example.app import create_app
+from flask_convex import current_issuer
+
+pytest_plugins = ("tests.example_fixtures",)
 
 pytestmark = pytest.mark.integration
 
-EXAMPLE_FUNCTIONS = Path(__file__).parents[1] / "example" / "convex"
-
-
-@pytest.fixture(scope="module")
-def example_url(convex_env: dict[str, str]) -> Iterator[str]:
-    env = {
-        "CONVEX_AUTH_ISSUER": convex_env["TEST_AUTH_ISSUER"],
-        "CONVEX_AUTH_JWKS": convex_env["TEST_AUTH_JWKS"],
-        "CONVEX_AUTH_APPLICATION_ID": convex_env["TEST_AUTH_APPLICATION_ID"],
-    }
-    with LocalDeployment(EXAMPLE_FUNCTIONS, env=env) as deployment:
-        yield deployment.url
-
 
 @pytest.fixture
-def as_user(example_url: str, mint_token: Callable[..., str]) -> Callable[..., Any]:
+def as_user(example_url: str, example_config: dict[str, Any]) -> Callable[..., Any]:
     """Calls a function as `user` (a subject) or anonymously (None); returns the envelope."""
+    app = create_app(example_config)
 
     def run(user: str | None, route: str, path: str, **args: Any) -> Any:
-        headers = {"Authorization": f"Bearer {mint_token(user)}"} if user else {}
+        headers = {}
+        if user:
+            with app.app_context():
+                headers["Authorization"] = f"Bearer {current_issuer().mint(user)}"
         body = {"path": path, "args": args}
         return httpx.post(f"{example_url}/api/{route}", json=body, headers=headers).json()
 

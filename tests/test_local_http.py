@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _local import call, decode_ts
 from joserfc.jwk import RSAKey
 
 TokenMinter = Callable[..., str]
@@ -23,12 +24,6 @@ ENCODED = "convex_encoded_json"
 def http(convex_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=convex_url, timeout=10) as client:
         yield client
-
-
-def call(http: httpx.Client, route: str, path: str, args: Any = None, **body: Any) -> Any:
-    response = http.post(f"/api/{route}", json={"path": path, "args": args or {}, **body})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def int64(value: int) -> dict[str, str]:
@@ -250,8 +245,7 @@ def test_query_ts_only_moves_on_commit(http: httpx.Client) -> None:
     assert http.post("/api/query_ts").json()["ts"] == first
     call(http, "mutation", "counter:increment", {"name": "q"})
     later = http.post("/api/query_ts").json()["ts"]
-    decode = lambda ts: struct.unpack("<Q", base64.b64decode(ts))[0]  # noqa: E731
-    assert decode(later) > decode(first)
+    assert decode_ts(later) > decode_ts(first)
 
 
 @pytest.mark.parametrize(

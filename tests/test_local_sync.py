@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from _local import call, decode_ts
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -22,11 +22,6 @@ from flask_convex.local import LocalDeployment
 pytestmark = pytest.mark.integration
 
 ZERO_TS = "AAAAAAAAAAA="
-
-
-def decode_ts(ts: str) -> int:
-    value: int = struct.unpack("<Q", base64.b64decode(ts))[0]
-    return value
 
 
 class Socket:
@@ -102,10 +97,6 @@ def open_socket(convex_url: str) -> Iterator[Callable[..., Socket]]:
         socket.close()
 
 
-def http_mutation(url: str, path: str, args: dict[str, Any]) -> Any:
-    return httpx.post(f"{url}/api/mutation", json={"path": path, "args": args}).json()
-
-
 def updated_values(transition: dict[str, Any]) -> dict[int, Any]:
     return {
         m["queryId"]: m["value"] for m in transition["modifications"] if m["type"] == "QueryUpdated"
@@ -149,7 +140,7 @@ def test_mutation_response_then_transition_chained(open_socket: Callable[..., So
 def test_http_writes_reach_subscribers(open_socket: Callable[..., Socket], convex_url: str) -> None:
     socket = open_socket("/api/1.48.0/sync")
     first = socket.add(3, "counter.js:get", {"name": "h"})
-    http_mutation(convex_url, "counter:increment", {"name": "h", "by": 5})
+    call(convex_url, "mutation", "counter:increment", {"name": "h", "by": 5})
     transition = socket.receive_type("Transition")
     assert transition["startVersion"] == first["endVersion"]
     assert updated_values(transition) == {3: 5.0}
