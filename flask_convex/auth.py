@@ -40,11 +40,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from .errors import ConvexConfigError
+from .state import ConvexState, Hooks
 
 if TYPE_CHECKING:
     from flask.config import Config
-
-    from .extension import Convex, ConvexState
 
 ALGORITHM: Final = "RS256"
 JWKS_PATH: Final = "/.well-known/jwks.json"
@@ -54,15 +53,12 @@ _RETIRED_PREFIX: Final = "convex-auth-key.retired-"
 _SET_BY_ISSUER: Final = frozenset({"iss", "sub", "aud", "iat", "exp", "nbf", "jti"})
 _CACHE_SIZE: Final = 1024
 
-ClaimsLoader = Callable[[Any], Mapping[str, Any]]
-"""Given the logged-in user, returns extra claims for their token, e.g. name and email."""
-
 blueprint: Final = Blueprint("convex_auth", __name__)
 
 
 def init_app(app: Flask, state: ConvexState) -> None:
     """Turn the issuer on for `app`: load its keys, serve its documents, load users' tokens."""
-    issuer = TokenIssuer.from_config(app.config, app.instance_path, state.extension)
+    issuer = TokenIssuer.from_config(app.config, app.instance_path, state.hooks)
     app.extensions["convex_auth"] = issuer
     state.fallback_loader = issuer.user_token
     app.register_blueprint(blueprint)
@@ -114,7 +110,7 @@ class TokenIssuer:
         ttl: int,
         signing_key: RSAKey,
         published: Iterable[PublishedKey] = (),
-        extension: Convex | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
@@ -122,13 +118,13 @@ class TokenIssuer:
         self.signing_key = signing_key
         self.published = [PublishedKey(signing_key), *published]
         self.kid = key_id(signing_key)
-        self.extension = extension
+        self.hooks = hooks
         self.clock: Callable[[], float] = time.time
         self._cache: OrderedDict[tuple[str, str], _Minted] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Config, instance_path: str, extension: Convex) -> TokenIssuer:
+    def from_config(cls, config: Config, instance_path: str, hooks: Hooks) -> TokenIssuer:
         """Build the issuer from CONVEX_AUTH_* settings, with errors naming the bad one."""
         issuer = _checked_issuer(config["CONVEX_AUTH_ISSUER"])
         audience = config["CONVEX_AUTH_APPLICATION_ID"]
@@ -152,7 +148,7 @@ class TokenIssuer:
         else:
             signing_key = _instance_key(Path(instance_path))
             published += _retired_keys(Path(instance_path), ttl)
-        return cls(issuer, audience, ttl, signing_key, published, extension)
+        return cls(issuer, audience, ttl, signing_key, published, hooks)
 
     def mint(self, subject: str, claims: Mapping[str, Any] | None = None) -> str:
         """A signed token for `subject` with extra `claims`, valid for CONVEX_AUTH_TOKEN_TTL."""
@@ -172,7 +168,7 @@ class TokenIssuer:
                 f"current_user.get_id() must return a non-empty str to be a token subject, "
                 f"not {subject!r}"
             )
-        loader = self.extension.identity_claims_func if self.extension else None
+        loader = self.hooks.identity_claims if self.hooks else None
         claims = _checked_claims(loader(user) if loader else {})
         key = (subject, json.dumps(claims, sort_keys=True))
         margin = min(60, self.ttl // 4)

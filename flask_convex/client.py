@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -59,6 +59,16 @@ def check_deployment_url(url: str, *, skip_check: bool = False, setting: str = "
                 "use the deployment URL ending with .convex.cloud"
             )
     return url.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A function call checked and encoded, ready to send; equal calls compare equal."""
+
+    url: str
+    path: str
+    args: dict[str, JsonValue] = field(compare=False)
+    args_key: str
 
 
 @dataclass(frozen=True, slots=True)

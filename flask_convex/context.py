@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import Response, current_app, g
 
-if TYPE_CHECKING:
-    from .client import Outcome
-    from .fetch import Call
-    from .preload import Preloaded
+from .client import Call, Outcome
 
-MemoKey = tuple["Call", str | None]
+MemoKey = tuple[Call, str | None]
 """A query call and the token it ran with."""
+
+
+class PendingRead(Protocol):
+    """A read waiting for the request's next batch (a preload): what to send, and for whom."""
+
+    @property
+    def call(self) -> Call: ...
+
+    @property
+    def token(self) -> str | None: ...
+
+    def settle(self, outcome: Outcome) -> None:
+        """Take the outcome the batch gave this read."""
 
 
 @dataclass
@@ -24,7 +34,7 @@ class RequestState:
     token: str | None = None
     token_loaded: bool = False
     memo: dict[MemoKey, Outcome] = field(default_factory=dict)
-    pending: list[Preloaded] = field(default_factory=list)
+    pending: list[PendingRead] = field(default_factory=list)
     timings: list[tuple[str, float]] = field(default_factory=list)
     read_data: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock)

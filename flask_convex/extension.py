@@ -1,23 +1,19 @@
-"""The `Convex` Flask extension: configuration, the pooled HTTP client, token loaders."""
+"""The `Convex` Flask extension: configuration defaults, and wiring each feature into the app."""
 
 from __future__ import annotations
 
-import inspect
 import os
 import weakref
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import httpx
-from flask import Flask, current_app, request_started
+from flask import Flask, request_started
 
-from . import __about__, auth
+from . import __about__, auth, live
 from .cli import convex_cli
-from .client import Transport, check_deployment_url
+from .client import Transport
 from .context import finish_response, start_request
-from .errors import ConvexConfigError
-from .recent import RecentAnswers
+from .state import ClaimsLoader, ConvexState, Hooks, TokenLoader, configured_url
 
 DEFAULTS: Final[dict[str, Any]] = {
     # The deployment, e.g. "https://happy-otter-123.convex.cloud". Defaults to the
@@ -63,50 +59,15 @@ DEFAULTS: Final[dict[str, Any]] = {
 }
 """Every CONVEX_* config key with its default; `init_app` sets the ones the app did not."""
 
-TokenLoader = Callable[..., str | None]
-"""Returns the JWT for the current request, or None; may accept `force_refresh: bool`."""
-
 _Loader = TypeVar("_Loader", bound=TokenLoader)
-_Claims = TypeVar("_Claims", bound="auth.ClaimsLoader")
-
-
-@dataclass
-class ConvexState:
-    """What one app's extension holds: the extension object and the pooled transport."""
-
-    extension: Convex
-    transport: Transport
-    recent: RecentAnswers = field(default_factory=RecentAnswers)
-    """What recent polls saw, shared by this process's requests."""
-    fallback_loader: TokenLoader | None = None
-    """Used when the app registered no token loader; the built-in JWT issuer sets it."""
-
-    def token_loader(self) -> TokenLoader | None:
-        """The loader that gives this app's requests their token, if any."""
-        return self.extension.token_loader_func or self.fallback_loader
-
-    @property
-    def url(self) -> str:
-        """The configured deployment URL, checked, without a trailing slash."""
-        return configured_url(current_app.config)
-
-
-def configured_url(config: Mapping[str, Any]) -> str:
-    """CONVEX_URL checked, or a ConvexConfigError naming what is wrong with it."""
-    try:
-        return check_deployment_url(
-            config["CONVEX_URL"], skip_check=config["CONVEX_SKIP_URL_CHECK"], setting="CONVEX_URL"
-        )
-    except ValueError as error:
-        raise ConvexConfigError(str(error)) from error
+_Claims = TypeVar("_Claims", bound=ClaimsLoader)
 
 
 class Convex:
     """Connects Flask apps to a Convex deployment: `Convex(app)` or `convex.init_app(app)`."""
 
     def __init__(self, app: Flask | None = None) -> None:
-        self.token_loader_func: TokenLoader | None = None
-        self.identity_claims_func: auth.ClaimsLoader | None = None
+        self.hooks = Hooks()
         if app is not None:
             self.init_app(app)
 
@@ -122,16 +83,13 @@ class Convex:
             timeout=float(app.config["CONVEX_TIMEOUT"]),
             limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=30),
         )
-        state = ConvexState(self, Transport(http, f"flask-convex-{__about__.__version__}"))
+        state = ConvexState(self.hooks, Transport(http, f"flask-convex-{__about__.__version__}"))
         weakref.finalize(state, http.close)
         app.extensions["convex"] = state
         if app.config["CONVEX_AUTH_ISSUER"]:
             auth.init_app(app, state)
         app.after_request(finish_response)
-        # Imported here: live fragments are built on the modules that import this one.
-        from .live import blueprint
-
-        app.register_blueprint(blueprint)
+        app.register_blueprint(live.blueprint)
         app.cli.add_command(convex_cli)
         request_started.connect(start_request, app)
 
@@ -141,7 +99,7 @@ class Convex:
         It is called at most once per request. If it accepts `force_refresh`, a token
         Convex rejects is replaced once by `loader(force_refresh=True)`.
         """
-        self.token_loader_func = loader
+        self.hooks.token_loader = loader
         return loader
 
     def identity_claims(self, loader: _Claims) -> _Claims:
@@ -151,27 +109,5 @@ class Convex:
         `{"name": user.name, "email": user.email}`; Convex shows them in
         `ctx.auth.getUserIdentity()`.
         """
-        self.identity_claims_func = loader
+        self.hooks.identity_claims = loader
         return loader
-
-
-def can_refresh(loader: TokenLoader) -> bool:
-    """Whether a token loader takes `force_refresh`, so a rejected token can be replaced."""
-    return "force_refresh" in inspect.signature(loader).parameters
-
-
-def get_state() -> ConvexState:
-    """The current app's extension state, or a ConvexConfigError saying how to set it up."""
-    try:
-        state: ConvexState = current_app.extensions["convex"]
-    except RuntimeError as error:
-        raise ConvexConfigError(
-            "flask-convex needs an app context: "
-            "call it inside a request or `with app.app_context():`"
-        ) from error
-    except KeyError as error:
-        raise ConvexConfigError(
-            "The Convex extension is not set up on this app: "
-            "call Convex(app) or convex.init_app(app)"
-        ) from error
-    return state

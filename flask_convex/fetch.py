@@ -5,29 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import current_app
 
-from .client import Kind, Outcome, check_deployment_url
+from .client import Call, Kind, Outcome, check_deployment_url
 from .context import MemoKey, request_state
 from .errors import ConvexAuthError
-from .extension import can_refresh, get_state
 from .functions import FunctionRef, function_name
-from .values import JsonValue, args_key, encode_args
+from .state import can_refresh, get_state
+from .values import args_key, encode_args
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A function call checked and encoded, ready to send; equal calls compare equal."""
-
-    url: str
-    path: str
-    args: dict[str, JsonValue] = field(compare=False)
-    args_key: str
 
 
 def prepare(ref: FunctionRef, args: Mapping[str, Any] | None, url: str | None) -> Call:

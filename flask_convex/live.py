@@ -25,7 +25,7 @@ from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 
 from . import __about__
-from .client import Outcome
+from .client import Call, Outcome
 from .csrf import csrf_field, csrf_token, protect
 from .errors import (
     ConvexConfigError,
@@ -35,10 +35,10 @@ from .errors import (
     LiveReferenceError,
     status_for,
 )
-from .extension import get_state
-from .fetch import Call, prepare, resolve_token
+from .fetch import prepare, resolve_token
 from .functions import FunctionRef
 from .preload import Preloaded, preload_call
+from .state import get_state
 from .values import JsonValue, args_key
 
 SALT: Final = "flask-convex.live"

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from .client import Outcome
-from .context import RequestState, request_state
+from .client import Call, Outcome
+from .context import PendingRead, RequestState, request_state
 from .errors import ConvexFlaskError
-from .extension import get_state
-from .fetch import Call, prepare, resolve_token, timed, with_token
+from .fetch import prepare, resolve_token, timed, with_token
 from .functions import FunctionRef
+from .state import get_state
 from .values import JsonValue
 
 
@@ -53,6 +53,10 @@ class Preloaded:
         """The query's value; raises the query's error if it failed."""
         return self.outcome.unwrap()
 
+    def settle(self, outcome: Outcome) -> None:
+        """Take the outcome the request's batch gave this preload."""
+        self._outcome = outcome
+
     def to_json(self) -> dict[str, JsonValue]:
         """The payload JS `usePreloadedQuery` consumes: `_name`, `_argsJSON`, `_valueJSON`."""
         outcome = self.outcome
@@ -83,7 +87,7 @@ def preload_call(call: Call, token: str | None = None) -> Preloaded:
     with state.lock:
         remembered = state.memo.get((call, resolve_token(token)))
         if remembered is not None:
-            preloaded._outcome = remembered
+            preloaded.settle(remembered)
         else:
             state.pending.append(preloaded)
     return preloaded
@@ -103,18 +107,18 @@ def resolve_pending(state: RequestState) -> None:
     """Send every pending preload: one `query_batch` per deployment and token, usually one."""
     with state.lock:
         pending, state.pending = state.pending, []
-        groups: dict[tuple[str, str | None], list[Preloaded]] = {}
-        for preloaded in pending:
-            groups.setdefault((preloaded.call.url, preloaded.token), []).append(preloaded)
+        groups: dict[tuple[str, str | None], list[PendingRead]] = {}
+        for read in pending:
+            groups.setdefault((read.call.url, read.token), []).append(read)
         for (url, token), members in groups.items():
             _resolve_group(state, url, token, members)
 
 
 def _resolve_group(
-    state: RequestState, url: str, token: str | None, members: list[Preloaded]
+    state: RequestState, url: str, token: str | None, members: list[PendingRead]
 ) -> None:
     transport = get_state().transport
-    calls = list(dict.fromkeys(preloaded.call for preloaded in members))
+    calls = list(dict.fromkeys(read.call for read in members))
     label = "batch: " + ", ".join(call.path for call in calls)
 
     def run(token: str | None) -> tuple[str | None, list[Outcome]]:
@@ -124,10 +128,10 @@ def _resolve_group(
     try:
         used, outcomes = with_token(token, run)
     except ConvexFlaskError as error:
-        for preloaded in members:
-            preloaded._outcome = Outcome(error=error)
+        for read in members:
+            read.settle(Outcome(error=error))
         return
     by_call = dict(zip(calls, outcomes, strict=True))
     state.memo.update(((call, used), outcome) for call, outcome in by_call.items())
-    for preloaded in members:
-        preloaded._outcome = by_call[preloaded.call]
+    for read in members:
+        read.settle(by_call[read.call])

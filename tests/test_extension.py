@@ -17,7 +17,8 @@ from flask_convex import (
     api,
     fetch_query,
 )
-from flask_convex.extension import DEFAULTS, get_state
+from flask_convex.extension import DEFAULTS
+from flask_convex.state import get_state
 
 
 def make_app(**config: object) -> Flask:
@@ -40,7 +41,7 @@ def test_the_app_factory_pattern(convex: Convex) -> None:
     convex.init_app(first)
     convex.init_app(second)
     assert not any(isinstance(value, Flask) for value in vars(convex).values())
-    assert first.extensions["convex"].extension is convex
+    assert first.extensions["convex"].hooks is convex.hooks
     with first.app_context():
         assert get_state().url == "https://one-1.convex.cloud"
     with second.app_context():

@@ -428,7 +428,7 @@ def test_function_logs_from_convex(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.mark.integration
 def test_the_token_reaches_convex(deployed: Flask, convex_url: str, mint_token: Any) -> None:
-    deployed.extensions["convex"].extension.token_loader(lambda: mint_token("user-7"))
+    deployed.extensions["convex"].hooks.token_loader = lambda: mint_token("user-7")
     assert fetch_query(api.identity.whoami)["subject"] == "user-7"
     assert fetch_query(api.identity.whoami, token="") is None
     with pytest.raises(ConvexAuthError):

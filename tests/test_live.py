@@ -426,7 +426,7 @@ def test_pollers_with_different_tokens_never_share(
     app: Flask, client: FlaskClient, convex: FakeConvex
 ) -> None:
     app.config["CONVEX_POLL_SHARE"] = 60.0
-    app.extensions["convex"].extension.token_loader(lambda: request.headers.get("X-Token"))
+    app.extensions["convex"].hooks.token_loader = lambda: request.headers.get("X-Token")
     fragments = fragments_of(client.get("/").data)
     poll(client, fragments, **{"X-Token": "alice"})
     poll(client, fragments, **{"X-Token": "bob"})

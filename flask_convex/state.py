@@ -1,0 +1,85 @@
+"""Per-app state: the registered hooks, the pooled transport and the deployment URL.
+
+Feature modules (fetch, preload, live, auth, cli) read it; the `Convex` extension
+in `extension.py` builds it and wires the features into the app.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+
+from .client import Transport, check_deployment_url
+from .errors import ConvexConfigError
+from .recent import RecentAnswers
+
+TokenLoader = Callable[..., str | None]
+"""Returns the JWT for the current request, or None; may accept `force_refresh: bool`."""
+
+ClaimsLoader = Callable[[Any], Mapping[str, Any]]
+"""Given the logged-in user, returns extra claims for their token, e.g. name and email."""
+
+
+@dataclass
+class Hooks:
+    """The functions registered on one `Convex` object, shared by every app it was set up on."""
+
+    token_loader: TokenLoader | None = None
+    identity_claims: ClaimsLoader | None = None
+
+
+@dataclass
+class ConvexState:
+    """What one app's extension holds: the registered hooks and the pooled transport."""
+
+    hooks: Hooks
+    transport: Transport
+    recent: RecentAnswers = field(default_factory=RecentAnswers)
+    """What recent polls saw, shared by this process's requests."""
+    fallback_loader: TokenLoader | None = None
+    """Used when the app registered no token loader; the built-in JWT issuer sets it."""
+
+    def token_loader(self) -> TokenLoader | None:
+        """The loader that gives this app's requests their token, if any."""
+        return self.hooks.token_loader or self.fallback_loader
+
+    @property
+    def url(self) -> str:
+        """The configured deployment URL, checked, without a trailing slash."""
+        return configured_url(current_app.config)
+
+
+def configured_url(config: Mapping[str, Any]) -> str:
+    """CONVEX_URL checked, or a ConvexConfigError naming what is wrong with it."""
+    try:
+        return check_deployment_url(
+            config["CONVEX_URL"], skip_check=config["CONVEX_SKIP_URL_CHECK"], setting="CONVEX_URL"
+        )
+    except ValueError as error:
+        raise ConvexConfigError(str(error)) from error
+
+
+def can_refresh(loader: TokenLoader) -> bool:
+    """Whether a token loader takes `force_refresh`, so a rejected token can be replaced."""
+    return "force_refresh" in inspect.signature(loader).parameters
+
+
+def get_state() -> ConvexState:
+    """The current app's extension state, or a ConvexConfigError saying how to set it up."""
+    try:
+        state: ConvexState = current_app.extensions["convex"]
+    except RuntimeError as error:
+        raise ConvexConfigError(
+            "flask-convex needs an app context: "
+            "call it inside a request or `with app.app_context():`"
+        ) from error
+    except KeyError as error:
+        raise ConvexConfigError(
+            "The Convex extension is not set up on this app: "
+            "call Convex(app) or convex.init_app(app)"
+        ) from error
+    return state
