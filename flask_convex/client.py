@@ -105,8 +105,8 @@ class Transport:
     ) -> Outcome:
         """Run one query, mutation or action; request failures raise, function errors return."""
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer = self._post(url, kind, body, token, retry=kind == "query")
-        return _outcome(answer, path)
+        answer, values = self._post(url, kind, body, token, retry=kind == "query")
+        return _outcome(answer, values, path)
 
     def query_batch(
         self,
@@ -121,13 +121,24 @@ class Transport:
                 for path, args in queries
             ]
         }
-        answer = self._post(url, "query_batch", body, token, retry=True)
+        answer, values = self._post(url, "query_batch", body, token, retry=True)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
-        return [_outcome(result, path) for result, (path, _) in zip(results, queries, strict=True)]
+        plain = values["results"] if values is not None else [None] * len(results)
+        return [
+            _outcome(result, result_values, path)
+            for result, result_values, (path, _) in zip(results, plain, queries, strict=True)
+        ]
 
-    def _post(self, url: str, kind: str, body: object, token: str | None, *, retry: bool) -> Any:
+    def _post(
+        self, url: str, kind: str, body: object, token: str | None, *, retry: bool
+    ) -> tuple[Any, Any]:
+        """The answer as JSON, and again as Convex values when it holds no encoded ones.
+
+        Decoding a value without `$`-keyed objects ($integer, $bytes, $float) only
+        copies it; parsing the answer twice is the cheaper copy.
+        """
         headers = self._headers
         if token:
             headers = [*headers, (b"Authorization", f"Bearer {token}".encode())]
@@ -151,14 +162,33 @@ class Transport:
         if response.status != 200:
             raise _request_error(response.status, answer)
         try:
-            return json.loads(answer)
+            parsed = json.loads(answer)
         except ValueError as error:
             raise ConvexRequestError(200, "BadResponse", "the answer is not JSON") from error
+        return parsed, _plain_values(answer) if isinstance(parsed, dict) else None
 
 
 @lru_cache(maxsize=256)
 def _api_url(url: str, kind: str) -> httpcore.URL:
     return httpcore.URL(f"{url}/api/{kind}")
+
+
+def _plain_values(answer: bytes) -> Any:
+    """`answer` parsed as Convex values if it holds only plain JSON ones, else None.
+
+    Convex numbers are floats and its field names were checked when stored, so
+    without `$`-keyed objects or integers decoding would return an equal copy.
+    """
+    if b'"$' in answer:
+        return None
+    try:
+        return json.loads(answer, parse_int=_no_int)
+    except ValueError:
+        return None
+
+
+def _no_int(text: str) -> float:
+    raise ValueError(f"{text} is an integer, not a Convex number")
 
 
 def _request_error(status: int, answer: bytes) -> ConvexRequestError:
@@ -178,7 +208,8 @@ def _status_phrase(status: int) -> str:
         return "HTTPError"
 
 
-def _outcome(answer: Any, path: str) -> Outcome:
+def _outcome(answer: Any, values: Any, path: str) -> Outcome:
+    """`answer`'s outcome; `values` is the same answer already decoded, or None."""
     if not isinstance(answer, dict):
         return Outcome(error=ConvexRequestError(200, "BadResponse", "not a JSON object"))
     log_lines = answer.get("logLines") or []
@@ -187,7 +218,8 @@ def _outcome(answer: Any, path: str) -> Outcome:
     try:
         if status == "success":
             raw = answer.get("value")
-            return Outcome(value=decode(raw), raw=raw)
+            value = decode(raw) if values is None else values.get("value")
+            return Outcome(value=value, raw=raw)
         if status == "error":
             message = str(answer.get("errorMessage", ""))
             if "errorData" in answer:
