@@ -2,12 +2,13 @@
 
 Run `python -m benchmarks.live_page [--seconds S] [--rounds N] [--worker-class gthread]
 [--threads T] [--delay SECONDS]` from the repository root (--delay makes the stub
-answer that much later, as a deployment some way off). It serves the example app with gunicorn on loopback against a
-fixed-answer Convex stub and loads it with wrk (`apt-get install -y wrk`; this script
-installs nothing). The phases run interleaved, in a rotating order, for several
-rounds; it prints medians: the live page against the same template rendered from a
-constant list (target: at least 0.8x), and an unchanged poll (answered from the
-polls shared within CONVEX_POLL_SHARE) against the live page (target: at least 5x).
+answer that much later, as a deployment some way off). It serves the example app
+with gunicorn on loopback against a fixed-answer Convex stub and loads it with wrk
+at 16 connections (`apt-get install -y wrk`; this script installs nothing). The
+phases run interleaved, in a rotating order, for several rounds; it prints medians:
+the live page against the same template rendered from a constant list (target: at
+least 0.8x), and an unchanged poll (answered from the polls shared within
+CONVEX_POLL_SHARE) against the live page (target: at least 5x).
 "One Convex call" is what a poll costs when it has to ask Convex. Since a poll can
 be no cheaper than a bare request, poll/bare bounds what poll/live can reach for a
 given live/bare. It also prints the stub's CPU use, which shares the cores.
