@@ -19,7 +19,6 @@ import {
 } from "./values.mjs";
 
 const SYNC_PATH = /^\/api(?:\/([^/]+))?\/sync$/;
-const REMEMBERED_MUTATIONS = 10_000;
 
 /** A client message the protocol does not allow: FatalError, then close. */
 class ProtocolError extends Error {}
@@ -27,16 +26,13 @@ class ProtocolError extends Error {}
 /** Serves `/api/sync` and `/api/<version>/sync` upgrades on `server`. */
 export function attachSync(server, runtime, { pingIntervalMs, maxPayload }) {
   const wss = new WebSocketServer({ noServer: true, maxPayload });
-  // Successful mutations by (sessionId, requestId): a client re-sends
-  // unconfirmed ones after reconnecting, and they must not run twice.
-  const mutationResults = new Map();
   server.on("upgrade", (req, socket, head) => {
     const match = requestUrl(req.url).pathname.match(SYNC_PATH);
     if (match === null) return refuseUpgrade(socket, 404, "NotFound", "No WebSocket route here");
     if (match[1] !== undefined && !SEMVER.test(match[1])) {
       return refuseUpgrade(socket, 400, "InvalidClientVersion", `Invalid client version in path: ${match[1]}`);
     }
-    wss.handleUpgrade(req, socket, head, (ws) => new SyncSession(ws, runtime, mutationResults, pingIntervalMs));
+    wss.handleUpgrade(req, socket, head, (ws) => new SyncSession(ws, runtime, pingIntervalMs));
     return undefined;
   });
   return wss;
@@ -51,10 +47,9 @@ function refuseUpgrade(socket, status, code, message) {
 }
 
 class SyncSession {
-  constructor(ws, runtime, mutationResults, pingIntervalMs) {
+  constructor(ws, runtime, pingIntervalMs) {
     this.ws = ws;
     this.runtime = runtime;
-    this.mutationResults = mutationResults;
     this.pingIntervalMs = pingIntervalMs;
     this.sessionId = null;
     this.queries = new Map(); // queryId -> {fn, args, error, lastSent}
@@ -197,13 +192,18 @@ class SyncSession {
   }
 
   async mutation({ requestId, udfPath, args }) {
+    // Remembered across restarts: a client re-sends unconfirmed mutations
+    // after reconnecting, and they must not run twice.
     const key = `${this.sessionId}\u0000${requestId}`;
-    let response = this.mutationResults.get(key);
-    if (response === undefined) {
-      const outcome = await this.call(udfPath, args, "mutation");
+    let response = this.runtime.responseTo(key);
+    if (response === null) {
+      // Committed, but the process died before answering: the result is lost.
+      response = { type: "MutationResponse", requestId, success: true, result: null, logLines: [], ts: encodeTs(this.runtime.latestTs) };
+    } else if (response === undefined) {
+      const outcome = await this.call(udfPath, args, "mutation", key);
       response = { type: "MutationResponse", requestId, ...responseFields(outcome) };
       response.ts = outcome.ok ? encodeTs(outcome.commitTs) : null;
-      if (outcome.ok) this.remember(key, response);
+      if (outcome.ok) this.runtime.rememberResponse(key, response);
     }
     this.send(response);
     // The client resolves the mutation only on a Transition at or past its commit.
@@ -215,17 +215,10 @@ class SyncSession {
     this.send({ type: "ActionResponse", requestId, ...responseFields(outcome) });
   }
 
-  remember(key, response) {
-    this.mutationResults.set(key, response);
-    if (this.mutationResults.size > REMEMBERED_MUTATIONS) {
-      this.mutationResults.delete(this.mutationResults.keys().next().value);
-    }
-  }
-
-  async call(udfPath, args, kind) {
+  async call(udfPath, args, kind, key) {
     const { fn, args: decoded, error } = parseQuery({ udfPath, args });
     if (error !== undefined) return failed(error);
-    return this.runtime.run({ fn, args: decoded, auth: this.auth, kind });
+    return this.runtime.run({ fn, args: decoded, auth: this.auth, kind, key });
   }
 
   /** Pushes current results after a commit or reload; coalesces bursts of commits. */
