@@ -18,6 +18,7 @@ import { convexTest } from "convex-test";
 import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
+import { InvalidCursorError, paginate } from "./pagination.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
@@ -219,7 +220,8 @@ export class Runtime {
 
   hookDatabase() {
     const db = this.db;
-    const { startTransaction, rollbackWrites, commit } = db;
+    const { startTransaction, rollbackWrites, commit, paginate: scan } = db;
+    db.paginate = (options) => paginate(scan.bind(db), options, requestStorage.getStore()?.journal);
     let swappedOut = null;
     db.startTransaction = () => {
       const snapshot = snapshotStorage.getStore();
@@ -288,15 +290,17 @@ export class Runtime {
 
   /**
    * Runs the function at `fn` (a parsed path) as `auth` (`{identity, admin}`);
-   * `key` names the WebSocket request, recorded with the commit (`responseTo`).
+   * `key` names the WebSocket request, recorded with the commit (`responseTo`);
+   * `journal` is `{endCursor}` of a subscribed query, where the end of the
+   * page it read is left as `journal.next` (see pagination.mjs).
    * `kind` is "query", "mutation", "action" or "any" (admin `/api/function`);
    * queries read `snapshot`, or else the latest state: convex-test runs one
    * top-level transaction at a time, so no commit lands while a query reads.
    * Never throws for a failure of the function: returns
    * `{ok, value | message, data, hasData, logLines, commitTs}`.
    */
-  async run({ fn, args, auth, kind, snapshot, key }) {
-    const request = { logLines: [], commitTs: null, key };
+  async run({ fn, args, auth, kind, snapshot, key, journal }) {
+    const request = { logLines: [], commitTs: null, key, journal };
     try {
       const type = this.resolve(fn, kind, auth.admin);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
@@ -325,7 +329,9 @@ export class Runtime {
 
   describe(error, requestId) {
     const prefix = `[Request ID: ${requestId}] Server Error\n`;
-    if (error instanceof SystemError) return { message: prefix + error.message, hasData: false };
+    if (error instanceof SystemError || error instanceof InvalidCursorError) {
+      return { message: prefix + error.message, hasData: false };
+    }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {
       return { message: `${prefix}Uncaught ConvexError: ${error.message}`, data: error.data, hasData: true };
     }
@@ -373,7 +379,7 @@ async function captureDatabase(t) {
 }
 
 const DATABASE_FIELDS = ["_documents", "_writes", "_nextDocId", "_lastCreationTime", "_schema", "_queryResults"];
-const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete"];
+const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete", "paginate"];
 
 function checkInternals(db) {
   const missing = [
