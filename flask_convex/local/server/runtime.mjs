@@ -19,6 +19,7 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
+import { ArgumentValidationError, checkArgs } from "./validation.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
@@ -303,6 +304,7 @@ export class Runtime {
     const request = { logLines: [], commitTs: null, key, journal };
     try {
       const type = this.resolve(fn, kind, auth.admin);
+      checkArgs(this.modules.get(fn.module)[fn.name], args);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
       const call = () => accessor[type](makeFunctionReference(fn.display), args);
       const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
@@ -329,7 +331,7 @@ export class Runtime {
 
   describe(error, requestId) {
     const prefix = `[Request ID: ${requestId}] Server Error\n`;
-    if (error instanceof SystemError || error instanceof InvalidCursorError) {
+    if ([SystemError, InvalidCursorError, ArgumentValidationError].some((type) => error instanceof type)) {
       return { message: prefix + error.message, hasData: false };
     }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {

@@ -1,0 +1,67 @@
+"""Argument validation errors worded like the real backend's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from _local import call
+
+pytestmark = pytest.mark.integration
+
+
+def refusal(url: str, path: str, args: dict[str, Any], route: str = "query") -> str:
+    """The error message of calling `path`, below its request id line."""
+    result = call(url, route, path, args)
+    assert result["status"] == "error", result
+    message: str = result["errorMessage"]
+    assert "Validator error" not in message
+    return message.split("\n", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("path", "args", "route", "expected"),
+    [
+        (
+            "counter:get",
+            {"name": 1},
+            "query",
+            "ArgumentValidationError: Value does not match validator.\n"
+            "Path: .name\nValue: 1\nValidator: v.string()",
+        ),
+        (
+            "counter:get",
+            {},
+            "query",
+            "ArgumentValidationError: Object is missing the required field `name`. "
+            "Consider wrapping the field validator in `v.optional(...)` if this is expected.\n\n"
+            "Object: {}\nValidator: v.object({name: v.string()})",
+        ),
+        (
+            "counter:increment",
+            {"name": "a", "step": 2},
+            "mutation",
+            "ArgumentValidationError: Object contains extra field `step` that is not in the "
+            'validator.\n\nObject: {name: "a", step: 2}\n'
+            "Validator: v.object({by: v.optional(v.float64()), name: v.string()})",
+        ),
+        (
+            "values:sumInt64",
+            {"values": [{"$integer": "AQAAAAAAAAA="}, "two"]},
+            "query",
+            "ArgumentValidationError: Value does not match validator.\n"
+            'Path: .values[1]\nValue: "two"\nValidator: v.int64()',
+        ),
+    ],
+)
+def test_refusals_name_the_path_and_the_validator(
+    convex_url: str, path: str, args: dict[str, Any], route: str, expected: str
+) -> None:
+    assert refusal(convex_url, path, args, route) == expected
+
+
+def test_an_id_of_another_table_is_named(convex_url: str) -> None:
+    note_id = call(convex_url, "mutation", "counter:addNote", {"text": "n"})["value"]
+    message = refusal(convex_url, "counter:removeNote", {"id": f"{note_id}x"}, "mutation")
+    assert message.startswith("ArgumentValidationError: ")
+    assert "Path: .id" in message
