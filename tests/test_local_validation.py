@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from _local import call
+from _local import call, eventually
+
+from flask_convex.local import LocalDeployment
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +70,32 @@ def test_an_id_of_another_table_is_named(convex_url: str) -> None:
     message = refusal(convex_url, "counter:removeNote", {"id": f"{note_id}x"}, "mutation")
     assert message.startswith("ArgumentValidationError: ")
     assert "Path: .id" in message
+
+
+def test_a_schema_stored_documents_break_is_refused_and_the_last_build_keeps_serving(
+    convex_functions_dir: Path, tmp_path: Path
+) -> None:
+    functions = tmp_path / "convex"
+    shutil.copytree(convex_functions_dir, functions)
+    schema = functions / "schema.ts"
+    original = schema.read_text()
+    status = lambda url: httpx.get(f"{url}/_flask_convex/status").json()  # noqa: E731
+    with LocalDeployment(functions, watch=True) as deployment:
+        note_id = call(deployment.url, "mutation", "counter:addNote", {"text": "old"})["value"]
+        schema.write_text(
+            original.replace("text: v.string()", "text: v.string(), author: v.string()")
+        )
+        eventually(lambda: status(deployment.url)["buildError"] is not None)
+        error = status(deployment.url)["buildError"]
+        assert error.startswith(
+            f'Schema validation failed.\nDocument with ID "{note_id}" in table "notes" does not '
+            "match the schema: Object is missing the required field `author`."
+        )
+        # The last good build, with its schema, still serves.
+        assert call(deployment.url, "mutation", "counter:addNote", {"text": "new"})["status"] == (
+            "success"
+        )
+        schema.write_text(
+            original.replace("text: v.string()", "text: v.string(), author: v.optional(v.string())")
+        )
+        eventually(lambda: status(deployment.url)["buildError"] is None)

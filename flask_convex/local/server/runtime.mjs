@@ -19,7 +19,7 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
-import { ArgumentValidationError, checkArgs } from "./validation.mjs";
+import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
@@ -92,12 +92,15 @@ export class Runtime {
   async reload() {
     try {
       const build = await this.build();
+      // Like a push to the real backend: a schema the stored documents break is refused.
+      checkSchema(build.schema, this.current);
       const probe = await captureDatabase(convexTest(build.schema, PLACEHOLDER_MODULES));
       this.db._schema = probe._schema;
       this.install(build);
       this.buildError = null;
     } catch (error) {
-      this.buildError = error instanceof BuildError ? error.message : String(error.stack ?? error);
+      const known = error instanceof BuildError || error instanceof SchemaValidationError;
+      this.buildError = known ? error.message : String(error.stack ?? error);
       return false;
     }
     this.notify();

@@ -18,6 +18,32 @@ export function checkArgs(func, args) {
   if (problem !== null) throw new ArgumentValidationError(`ArgumentValidationError: ${problem}`);
 }
 
+/** A schema that documents already stored violate. */
+export class SchemaValidationError extends Error {}
+
+/**
+ * Throws SchemaValidationError naming the first document of `documents` (id
+ * -> document) that `schema` (a defineSchema result, or undefined) refuses.
+ */
+export function checkSchema(schema, documents) {
+  if (schema === undefined) return;
+  const exported = JSON.parse(schema.export());
+  if (!exported.schemaValidation) return;
+  const types = new Map(exported.tables.map((table) => [table.tableName, table.documentType]));
+  for (const [id, document] of Object.entries(documents)) {
+    const table = tableOfId(id);
+    const validator = types.get(table);
+    if (validator === undefined) continue;
+    const fields = Object.fromEntries(Object.entries(document).filter(([name]) => !name.startsWith("_")));
+    const problem = check(validator, fields, null);
+    if (problem !== null) {
+      throw new SchemaValidationError(
+        `Schema validation failed.\nDocument with ID "${id}" in table "${table}" does not match the schema: ${problem}`,
+      );
+    }
+  }
+}
+
 /** The backend's description of why `value` fails `validator` at `path`, or null. */
 function check(validator, value, path) {
   const noMatch = () => `Value does not match validator.\n${context(path)}\nValue: ${show(value)}\nValidator: ${describe(validator)}`;
