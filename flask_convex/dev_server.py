@@ -13,9 +13,11 @@ import logging
 import os
 import signal
 import threading
+
 from flask.cli import main as flask_main
 
 from flask_convex.cli import LIFELINE_ENV
+
 
 def _stop_at_end_of_file(fd: int) -> None:
     while os.read(fd, 4096):

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _local import call, decode_ts
+from _local import call, decode_ts, eventually
 from joserfc.jwk import RSAKey
 
 from flask_convex.local import (
@@ -33,13 +33,6 @@ pytestmark = pytest.mark.integration
 
 def query_ts(url: str) -> int:
     return decode_ts(httpx.post(f"{url}/api/query_ts").json()["ts"])
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_start_serves_on_a_free_port_and_sigterm_exits_cleanly(convex_functions_dir: Path) -> None:

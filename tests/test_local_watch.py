@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _local import call
+from _local import call, eventually
 
 from flask_convex.local import LocalDeployment
 
@@ -26,13 +26,6 @@ def greeting(text: str) -> str:
         'import { queryGeneric as query } from "convex/server";\n'
         f"export const hello = query({{ args: {{}}, handler: async () => {text!r} }});\n"
     )
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not seen in {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 class Watched:
@@ -75,7 +68,7 @@ def test_in_place_writes_reload_and_say_which_file(watched: Watched) -> None:
 
 def test_sed_in_place_then_later_in_place_saves_all_reload(watched: Watched) -> None:
     source = watched.folder / "greet.ts"
-    subprocess.run(["sed", "-i", "s/first/by sed/", str(source)], check=True)  # noqa: S607
+    subprocess.run(["sed", "-i", "s/first/by sed/", str(source)], check=True)
     watched.wait_for("greet", "by sed")
     # The file's inode changed: a watcher on the old one would miss these.
     for text in ("after sed", "after sed again"):
@@ -109,7 +102,7 @@ def test_a_git_checkout_of_many_files_reloads_them_all(watched: Watched) -> None
     assert git is not None, "git is needed to test a checkout"
 
     def run(*args: str) -> None:
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [git, "-c", "user.name=t", "-c", "user.email=t@t", *args],
             cwd=watched.folder,
             check=True,
@@ -150,7 +143,9 @@ def test_a_build_error_is_printed_and_the_last_good_build_keeps_serving(
     source = watched.folder / "greet.ts"
     source.write_text("export const hello = ;\n")
     eventually(
-        lambda: any("Build failed (greet.ts); still serving" in line for line in watched.deployment.output),
+        lambda: any(
+            "Build failed (greet.ts); still serving" in line for line in watched.deployment.output
+        ),
         "the build failure",
     )
     assert any("greet.ts:1:" in line for line in watched.deployment.output)
