@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +70,41 @@ def test_a_broken_functions_directory_fails_start_with_the_build_error(tmp_path:
     (tmp_path / "broken.ts").write_text("export const x = ;\n")
     with pytest.raises(LocalDeploymentError, match=r"broken\.ts"):
         LocalDeployment(tmp_path).start()
+
+
+def test_node_builtins_need_use_node(tmp_path: Path) -> None:
+    (tmp_path / "files.ts").write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import { queryGeneric } from "convex/server";\n'
+        "export const read = queryGeneric({ args: {}, handler: async () => "
+        'readFileSync("/etc/hostname", "utf8") });\n'
+    )
+    with pytest.raises(LocalDeploymentError) as refused:
+        LocalDeployment(tmp_path).start()
+    assert 'Could not resolve "node:fs"' in str(refused.value)
+    assert 'using Node APIs from a file without the "use node" directive' in str(refused.value)
+
+
+def test_a_use_node_file_may_export_only_actions(tmp_path: Path) -> None:
+    (tmp_path / "files.ts").write_text(
+        '"use node";\n'
+        'import { readFileSync } from "node:fs";\n'
+        'import { actionGeneric, queryGeneric } from "convex/server";\n'
+        "export const hostname = actionGeneric({ args: {}, handler: async () => "
+        'readFileSync("/etc/hostname", "utf8") });\n'
+        "export const list = queryGeneric({ args: {}, handler: async () => [] });\n"
+    )
+    with pytest.raises(LocalDeploymentError) as refused:
+        LocalDeployment(tmp_path).start()
+    assert (
+        "`list` defined in `files.js` is a Query function. Only actions can be defined in Node.js."
+        in str(refused.value)
+    )
+    (tmp_path / "files.ts").write_text(
+        (tmp_path / "files.ts").read_text().replace("export const list", "const list")
+    )
+    with LocalDeployment(tmp_path) as deployment:
+        assert call(deployment.url, "action", "files:hostname")["status"] == "success"
 
 
 def test_data_survives_restart_and_timestamps_keep_increasing(

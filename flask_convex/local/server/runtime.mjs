@@ -19,6 +19,8 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { printFunctionLogs } from "./logs.mjs";
+import { InvalidCursorError, paginate } from "./pagination.mjs";
+import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
@@ -102,12 +104,15 @@ export class Runtime {
   async reload() {
     try {
       const build = await this.build();
+      // Like a push to the real backend: a schema the stored documents break is refused.
+      checkSchema(build.schema, this.current);
       const probe = await captureDatabase(convexTest(build.schema, PLACEHOLDER_MODULES));
       this.db._schema = probe._schema;
       this.install(build);
       this.buildError = null;
     } catch (error) {
-      this.buildError = error instanceof BuildError ? error.message : String(error.stack ?? error);
+      const known = error instanceof BuildError || error instanceof SchemaValidationError;
+      this.buildError = known ? error.message : String(error.stack ?? error);
       return false;
     }
     this.notify();
@@ -231,7 +236,8 @@ export class Runtime {
 
   hookDatabase() {
     const db = this.db;
-    const { startTransaction, rollbackWrites, commit } = db;
+    const { startTransaction, rollbackWrites, commit, paginate: scan } = db;
+    db.paginate = (options) => paginate(scan.bind(db), options, requestStorage.getStore()?.journal);
     let swappedOut = null;
     db.startTransaction = () => {
       const snapshot = snapshotStorage.getStore();
@@ -300,18 +306,21 @@ export class Runtime {
 
   /**
    * Runs the function at `fn` (a parsed path) as `auth` (`{identity, admin}`);
-   * `key` names the WebSocket request, recorded with the commit (`responseTo`).
+   * `key` names the WebSocket request, recorded with the commit (`responseTo`);
+   * `journal` is `{endCursor}` of a subscribed query, where the end of the
+   * page it read is left as `journal.next` (see pagination.mjs).
    * `kind` is "query", "mutation", "action" or "any" (admin `/api/function`);
    * queries read `snapshot`, or else the latest state: convex-test runs one
    * top-level transaction at a time, so no commit lands while a query reads.
    * Never throws for a failure of the function: returns
    * `{ok, value | message, data, hasData, logLines, commitTs}`.
    */
-  async run({ fn, args, auth, kind, snapshot, key }) {
-    const request = { logLines: [], commitTs: null, key };
+  async run({ fn, args, auth, kind, snapshot, key, journal }) {
+    const request = { logLines: [], commitTs: null, key, journal };
     let type = null;
     try {
       type = this.resolve(fn, kind, auth.admin);
+      checkArgs(this.modules.get(fn.module)[fn.name], args);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
       const call = () => accessor[type](makeFunctionReference(fn.display), args);
       const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
@@ -346,7 +355,9 @@ export class Runtime {
 
   /** A thrown error as the backend reports it: `{text, data, hasData}`, `text` without the request id. */
   describe(error) {
-    if (error instanceof SystemError) return { text: error.message, hasData: false };
+    if ([SystemError, InvalidCursorError, ArgumentValidationError].some((type) => error instanceof type)) {
+      return { text: error.message, hasData: false };
+    }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {
       return { text: `Uncaught ConvexError: ${error.message}`, data: error.data, hasData: true };
     }
@@ -394,7 +405,7 @@ async function captureDatabase(t) {
 }
 
 const DATABASE_FIELDS = ["_documents", "_writes", "_nextDocId", "_lastCreationTime", "_schema", "_queryResults"];
-const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete"];
+const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete", "paginate"];
 
 function checkInternals(db) {
   const missing = [

@@ -5,6 +5,7 @@
 import { WebSocketServer } from "ws";
 import { ANONYMOUS, AuthError } from "./auth.mjs";
 import { SEMVER, requestUrl } from "./http.mjs";
+import { InvalidCursorError, parseJournal, serializeJournal } from "./pagination.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
 import {
   InvalidArgsError,
@@ -253,22 +254,31 @@ class SyncSession {
     this.sent = end;
   }
 
-  async evaluate(queryId, { fn, args, error }, snapshot) {
+  async evaluate(queryId, query, snapshot) {
+    const { fn, args, error } = query;
+    // The first run's page end is kept, so later runs return the same range.
+    const journal = { endCursor: query.journal, next: undefined };
     const outcome = error === undefined
-      ? await this.runtime.run({ fn, args, auth: this.auth, kind: "query", snapshot })
+      ? await this.runtime.run({ fn, args, auth: this.auth, kind: "query", snapshot, journal })
       : failed(error);
+    if (outcome.ok && journal.next !== undefined) query.journal ??= journal.next;
     const { ok, value, errorMessage, errorData, logLines } = outcomeFields(outcome);
-    if (ok) return { type: "QueryUpdated", queryId, value, logLines, journal: null };
-    return { type: "QueryFailed", queryId, errorMessage, logLines, journal: null, errorData };
+    const sentJournal = serializeJournal(query.journal);
+    if (ok) return { type: "QueryUpdated", queryId, value, logLines, journal: sentJournal };
+    return { type: "QueryFailed", queryId, errorMessage, logLines, journal: sentJournal, errorData };
   }
 }
 
-/** Parses `{udfPath, args: [object]}`; a bad path or args becomes an `error` the client sees. */
-function parseQuery({ udfPath, args }) {
+/**
+ * Parses `{udfPath, args: [object], journal?}`; a bad path, args or journal
+ * becomes an `error` the client sees.
+ */
+function parseQuery({ udfPath, args, journal }) {
   try {
     const object = argsObject(args);
-    return { fn: parseFunctionPath(udfPath), args: decodeValue(object) };
+    return { fn: parseFunctionPath(udfPath), args: decodeValue(object), journal: parseJournal(journal) };
   } catch (error) {
+    if (error instanceof InvalidCursorError) return { error: error.message };
     if (error instanceof InvalidArgsError) return { error: "Function arguments must be a one-element array of an object" };
     if (error instanceof InvalidPathError) return { error: `Invalid function path: ${error.message}` };
     return { error: `Invalid function arguments: ${error.message}` };
