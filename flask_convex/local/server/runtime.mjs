@@ -20,6 +20,7 @@ import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
+import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
@@ -236,8 +237,22 @@ export class Runtime {
 
   hookDatabase() {
     const db = this.db;
-    const { startTransaction, rollbackWrites, commit, paginate: scan } = db;
+    const { startTransaction, rollbackWrites, commit, paginate: scan, _resolveQuerySource: resolveSource, vectorSearch } = db;
     db.paginate = (options) => paginate(scan.bind(db), options, requestStorage.getStore()?.journal);
+    // convex-test applies the index's equality filters; the search itself is ours (search.mjs).
+    db._resolveQuerySource = (query) => {
+      const { source } = query;
+      const search = source.type === "Search" ? source.filters.find((f) => f.type === "Search") : undefined;
+      if (search === undefined) return resolveSource.call(db, query);
+      const filters = source.filters.filter((f) => f !== search);
+      const resolved = resolveSource.call(db, { ...query, source: { ...source, filters } });
+      return { ...resolved, sortedDocs: rankBySearch(resolved.sortedDocs, search.fieldPath, search.value) };
+    };
+    db.vectorSearch = (tableAndIndex, vector, expressions, limit) => {
+      const [table, index] = tableAndIndex.split(".");
+      checkVector(db._schema, table, index, vector);
+      return vectorSearch.call(db, tableAndIndex, vector, expressions, limit);
+    };
     let swappedOut = null;
     db.startTransaction = () => {
       const snapshot = snapshotStorage.getStore();
@@ -405,7 +420,15 @@ async function captureDatabase(t) {
 }
 
 const DATABASE_FIELDS = ["_documents", "_writes", "_nextDocId", "_lastCreationTime", "_schema", "_queryResults"];
-const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete", "paginate"];
+const DATABASE_METHODS = [
+  "startTransaction",
+  "commit",
+  "rollbackWrites",
+  "delete",
+  "paginate",
+  "_resolveQuerySource",
+  "vectorSearch",
+];
 
 function checkInternals(db) {
   const missing = [
