@@ -63,7 +63,9 @@ def _issuer_env(app: Flask) -> dict[str, str]:
             return {}
 
 
-def _local_deployment(app: Flask, port: int, watch: bool, env: Iterable[str]) -> LocalDeployment:
+def _local_deployment(
+    app: Flask, port: int, site_port: int | None, watch: bool, env: Iterable[str]
+) -> LocalDeployment:
     functions_env = _issuer_env(app) | dict(app.config.get("CONVEX_LOCAL_ENV") or {})
     try:
         functions_env |= parse_env_pairs(env)
@@ -72,6 +74,7 @@ def _local_deployment(app: Flask, port: int, watch: bool, env: Iterable[str]) ->
     return LocalDeployment(
         _functions_dir(app),
         port=port,
+        site_port=site_port,
         data_file=Path(app.instance_path) / "convex-local.jsonl",
         watch=watch,
         env=functions_env,
@@ -83,8 +86,9 @@ def _start_quietly(deployment: LocalDeployment) -> str:
     try:
         return deployment.start()
     except PortInUseError as error:
+        option = "--convex-port" if error.port == deployment.port else "--convex-site-port"
         raise click.ClickException(
-            f"{error}: choose another with --convex-port (0 picks a free one)"
+            f"{error}: choose another with {option} (0 picks a free one)"
         ) from error
     except LocalDeploymentError as error:
         raise click.ClickException(str(error)) from error
@@ -93,6 +97,7 @@ def _start_quietly(deployment: LocalDeployment) -> str:
 def _start(deployment: LocalDeployment) -> str:
     url = _start_quietly(deployment)
     click.echo(f"Convex local deployment: {url} (functions in {deployment.functions_dir})")
+    click.echo(f"HTTP actions: {deployment.site_url}")
     return url
 
 
@@ -101,6 +106,12 @@ _port_option = click.option(
     default=DEFAULT_PORT,
     show_default=True,
     help="Port of the local deployment (0 picks a free one).",
+)
+_site_port_option = click.option(
+    "--convex-site-port",
+    type=int,
+    default=None,
+    help="Port of the local deployment's HTTP actions (default: --convex-port + 1).",
 )
 _env_option = click.option(
     "--env",
@@ -112,12 +123,15 @@ _env_option = click.option(
 
 @convex_cli.command("local")
 @_port_option
+@_site_port_option
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Rebuild on changes.")
 @_env_option
 @with_appcontext
-def local_command(convex_port: int, watch: bool, env: tuple[str, ...]) -> None:
+def local_command(
+    convex_port: int, convex_site_port: int | None, watch: bool, env: tuple[str, ...]
+) -> None:
     """Run a local Convex deployment serving the app's functions until Ctrl-C."""
-    deployment = _local_deployment(current_app, convex_port, watch, env)
+    deployment = _local_deployment(current_app, convex_port, convex_site_port, watch, env)
     _start(deployment)
     try:
         deployment.wait()
@@ -131,10 +145,16 @@ def local_command(convex_port: int, watch: bool, env: tuple[str, ...]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Flask dev server host.")
 @click.option("--port", default=5000, show_default=True, help="Flask dev server port.")
 @_port_option
+@_site_port_option
 @_env_option
 @click.pass_context
 def dev_command(
-    ctx: click.Context, host: str, port: int, convex_port: int, env: tuple[str, ...]
+    ctx: click.Context,
+    host: str,
+    port: int,
+    convex_port: int,
+    convex_site_port: int | None,
+    env: tuple[str, ...],
 ) -> None:
     """Run the Flask dev server against a local deployment (unless CONVEX_URL is set)."""
     info = ctx.ensure_object(ScriptInfo)
@@ -146,8 +166,9 @@ def dev_command(
     if configured:
         banner.append(("Convex", f"{configured} (CONVEX_URL)"))
     else:
-        deployment = _local_deployment(app, convex_port, True, env)
+        deployment = _local_deployment(app, convex_port, convex_site_port, True, env)
         child_env["CONVEX_URL"] = _start_quietly(deployment)
+        child_env["CONVEX_SITE_URL"] = deployment.site_url
         banner += _local_banner(deployment)
     for label, value in banner:
         click.echo(f" * {label + ':':<14}{value}")
@@ -191,6 +212,7 @@ def _local_banner(deployment: LocalDeployment) -> list[tuple[str, str]]:
     data = deployment.data_file
     return [
         ("Convex", f"{deployment.url} (functions in {deployment.functions_dir})"),
+        ("HTTP actions", deployment.site_url),
         ("Data", f"{data} (to start empty: stop, delete the file, start again)"),
     ]
 

@@ -20,6 +20,10 @@ DEFAULTS: Final[dict[str, Any]] = {
     # CONVEX_URL environment variable; `flask convex dev` and the pytest plugin set
     # it to the local deployment they start.
     "CONVEX_URL": None,
+    # Where the deployment serves HTTP actions (convex/http.ts), for views that link to
+    # them: a cloud deployment's ".convex.site" URL. Defaults to the CONVEX_SITE_URL
+    # environment variable, which `flask convex dev` sets to the local deployment's.
+    "CONVEX_SITE_URL": None,
     # Accept any URL, as the official clients' skipConvexDeploymentUrlCheck.
     "CONVEX_SKIP_URL_CHECK": False,
     # Seconds to wait for Convex on one call (connect, read and write each).
@@ -75,8 +79,9 @@ class Convex:
         """Set CONVEX_* defaults, check the URL, open the pooled client, register hooks."""
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
-        if app.config["CONVEX_URL"] is None:
-            app.config["CONVEX_URL"] = os.environ.get("CONVEX_URL")
+        for key in ("CONVEX_URL", "CONVEX_SITE_URL"):
+            if app.config[key] is None:
+                app.config[key] = os.environ.get(key)
         if app.config["CONVEX_URL"]:
             configured_url(app.config)
         http = ConnectionPool(timeout=float(app.config["CONVEX_TIMEOUT"]))

@@ -30,6 +30,10 @@ Convex(app)
 def convex_url():
     return os.environ.get("CONVEX_URL", "")
 
+@app.get("/site-url")
+def site_url():
+    return app.config["CONVEX_SITE_URL"] or ""
+
 @app.get("/noisy")
 def noisy():
     return str(fetch_query(api.logs.noisy))
@@ -168,12 +172,40 @@ def test_dev_says_once_where_everything_is(run_flask: Runner, app_dir: Path) -> 
     convex = re.search(CONVEX_LINE, output)
     assert convex, output
     data_file = app_dir / "instance" / "convex-local.jsonl"
-    assert re.findall(r"^ \* (\w[\w ]*): +(.*)$", output, re.MULTILINE)[:3] == [
+    site = re.search(r"^ \* HTTP actions: +(http://\S+)$", output, re.MULTILINE)
+    assert site, output
+    assert re.findall(r"^ \* (\w[\w ]*): +(.*)$", output, re.MULTILINE)[:4] == [
         ("App", f"http://127.0.0.1:{port}"),
         ("Convex", f"{convex.group(1)} (functions in {FUNCTIONS})"),
+        ("HTTP actions", site.group(1)),
         ("Data", f"{data_file} (to start empty: stop, delete the file, start again)"),
     ]
     assert output.count(convex.group(1)) == output.count(str(data_file)) == 1
+
+
+def test_dev_serves_http_actions_on_the_next_port_and_tells_the_app(run_flask: Runner) -> None:
+    port, convex_port = free_port(), free_port()
+    process = run_flask("convex", "dev", "--port", str(port), "--convex-port", str(convex_port))
+    site_url = wait_for(f"http://127.0.0.1:{port}/site-url").text
+    assert site_url == f"http://127.0.0.1:{convex_port + 1}"
+    assert httpx.get(f"{site_url}/env").json()["site"] == site_url
+    ctrl_c(process)
+
+
+def test_a_busy_site_port_names_its_own_option(run_flask: Runner) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        process = run_flask(
+            "convex", "local", "--convex-port", "0", "--convex-site-port", str(busy)
+        )
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert output.strip().splitlines() == [
+        f"Error: Port {busy} of 127.0.0.1 is already in use (another local deployment?): "
+        "choose another with --convex-site-port (0 picks a free one)"
+    ]
 
 
 def test_a_busy_convex_port_is_one_line_naming_the_option(run_flask: Runner) -> None:

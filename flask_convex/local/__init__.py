@@ -30,7 +30,8 @@ import httpx
 __all__ = ["LocalDeployment", "LocalDeploymentError", "PortInUseError", "install_server"]
 
 SERVER_SOURCE = Path(__file__).parent / "server"
-_READY = re.compile(r"ready at (http://\S+)")
+_READY = re.compile(r"ready at (http://\S+) \(HTTP actions at (http://\S+)\)")
+_PORT_IN_USE = re.compile(r"^port in use: (\d+)$")
 _RECENT_OUTPUT_LINES = 200
 _EXIT_PORT_IN_USE = 3  # main.mjs's EXIT_PORT_IN_USE
 
@@ -140,7 +141,9 @@ def install_server() -> Path:
 class LocalDeployment:
     """One local Convex deployment process serving ``functions_dir``.
 
-    ``port=0`` picks a free port. ``data_file`` keeps committed data across
+    ``port=0`` picks a free port. HTTP actions are served on ``site_port``,
+    by default ``port + 1`` as with Convex's own local backend (any free port
+    when ``port=0``). ``data_file`` keeps committed data across
     restarts (``None`` keeps it in memory). ``watch`` rebuilds when a source
     file changes. ``env`` is what functions see as ``process.env`` (like
     ``npx convex env set``). ``admin_key`` is what ``Authorization: Convex
@@ -153,6 +156,7 @@ class LocalDeployment:
         functions_dir: str | os.PathLike[str],
         *,
         port: int = 0,
+        site_port: int | None = None,
         host: str = "127.0.0.1",
         data_file: str | os.PathLike[str] | None = None,
         watch: bool = False,
@@ -164,6 +168,7 @@ class LocalDeployment:
     ) -> None:
         self.functions_dir = Path(functions_dir).resolve()
         self.port = port
+        self.site_port = site_port
         self.host = host
         self.data_file = Path(data_file).resolve() if data_file is not None else None
         self.watch = watch
@@ -174,6 +179,7 @@ class LocalDeployment:
         self.startup_timeout = startup_timeout
         self.output: collections.deque[str] = collections.deque(maxlen=_RECENT_OUTPUT_LINES)
         self._url: str | None = None
+        self._site_url: str | None = None
         self._ready = threading.Event()
         self._process: subprocess.Popen[str] | None = None
         self._readers: list[threading.Thread] = []
@@ -184,6 +190,13 @@ class LocalDeployment:
         if self._url is None:
             raise LocalDeploymentError("The local deployment is not running; call start() first")
         return self._url
+
+    @property
+    def site_url(self) -> str:
+        """Where ``convex/http.ts`` is served (a cloud deployment's ``.convex.site``)."""
+        if self._site_url is None:
+            raise LocalDeploymentError("The local deployment is not running; call start() first")
+        return self._site_url
 
     @property
     def pid(self) -> int | None:
@@ -202,6 +215,8 @@ class LocalDeployment:
             str(self.port),
             "--exit-with-stdin",
         ]
+        if self.site_port is not None:
+            command += ["--site-port", str(self.site_port)]
         if self.data_file is not None:
             command += ["--data", str(self.data_file)]
         if self.watch:
@@ -241,9 +256,16 @@ class LocalDeployment:
             status = process.poll()
             self.stop()
             if status == _EXIT_PORT_IN_USE:
-                raise PortInUseError(self.host, self.port)
+                raise PortInUseError(self.host, self._busy_port())
             raise LocalDeploymentError(f"The local Convex deployment did not start:\n{recent}")
         return self._url
+
+    def _busy_port(self) -> int:
+        for line in reversed(self.output):
+            match = _PORT_IN_USE.match(line)
+            if match:
+                return int(match.group(1))
+        return self.port
 
     def _read(self, stream: IO[str]) -> None:
         with stream:
@@ -251,9 +273,9 @@ class LocalDeployment:
                 self.output.append(line.rstrip("\n"))
                 match = _READY.search(line)
                 if match and self._url is None:
-                    self._url = match.group(1)
+                    self._url, self._site_url = match.groups()
                     self._ready.set()
-                elif self.echo:
+                elif self.echo and not _PORT_IN_USE.match(line):
                     sys.stderr.write(line)
 
     def _wake_on_exit(self, process: subprocess.Popen[str]) -> None:
@@ -271,7 +293,7 @@ class LocalDeployment:
     def stop(self, timeout: float = 5.0) -> None:
         """Stops the server: SIGTERM, then SIGKILL by pid if it lingers."""
         process, self._process = self._process, None
-        self._url = None
+        self._url = self._site_url = None
         if process is None:
             return
         if process.poll() is None:

@@ -17,7 +17,7 @@ import {
 } from "./values.mjs";
 
 /** A malformed or refused request, answered as `status` with `{code, message}`. */
-class RequestError extends Error {
+export class RequestError extends Error {
   constructor(status, code, message) {
     super(message);
     this.status = status;
@@ -264,7 +264,7 @@ function queryParams(url) {
 }
 
 /** Reads the whole body; one larger than `limit` is drained and refused with 413. */
-function readBody(req, limit) {
+export function readBody(req, limit) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;

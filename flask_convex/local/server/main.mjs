@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createHttpHandler } from "./http.mjs";
+import { createSiteHandler } from "./httpActions.mjs";
 import { Runtime } from "./runtime.mjs";
 import { DataFile } from "./store.mjs";
 import { attachSync } from "./sync.mjs";
@@ -24,6 +25,8 @@ const { values: options } = parseArgs({
     functions: { type: "string" },
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: "0" },
+    // HTTP actions' origin; empty means the API's port + 1 (any free one with --port 0).
+    "site-port": { type: "string", default: "" },
     data: { type: "string" },
     watch: { type: "boolean", default: false },
     env: { type: "string", multiple: true, default: [] },
@@ -59,6 +62,38 @@ const dataFile = new DataFile(options.data ? path.resolve(options.data) : null);
 const runtime = new Runtime({ functionsDir: options.functions, buildRoot, dataFile, adminKey });
 const maxBodyBytes = Number(options["max-body-bytes"]);
 
+let markStarted;
+const started = new Promise((resolve) => {
+  markStarted = resolve;
+});
+// Requests wait for the first build; the launcher only sends any after "ready".
+const whenStarted = (handler) => async (req, res) => {
+  await started;
+  handler(req, res);
+};
+const server = http.createServer(whenStarted(createHttpHandler(runtime, { maxBodyBytes })));
+const site = http.createServer(whenStarted(createSiteHandler(runtime, { maxBodyBytes })));
+const wss = attachSync(server, runtime, {
+  pingIntervalMs: Number(options["ping-interval-ms"]),
+  maxPayload: maxBodyBytes,
+});
+const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+let cloudUrl;
+let siteUrl;
+try {
+  const port = await listen(server, Number(options.port));
+  const sitePort = options["site-port"] !== "" ? Number(options["site-port"]) : port === 0 ? 0 : Number(options.port) + 1;
+  cloudUrl = `http://${host}:${port}`;
+  siteUrl = `http://${host}:${await listen(site, sitePort)}`;
+} catch (error) {
+  if (error.code !== "EADDRINUSE") throw error;
+  process.stderr.write(`port in use: ${error.port}\n`);
+  fs.rmSync(buildRoot, { recursive: true, force: true });
+  process.exit(EXIT_PORT_IN_USE);
+}
+// As on a cloud deployment, functions can build links to the API and to HTTP actions.
+Object.assign(process.env, { CONVEX_CLOUD_URL: cloudUrl, CONVEX_SITE_URL: siteUrl });
+
 // Taken before the first build, so a save made while it runs is seen as a change.
 let built = null;
 try {
@@ -74,22 +109,8 @@ try {
 }
 
 if (runtime.buildError !== null) reportBuildError("Build failed; no functions are served until it is fixed");
-
-const server = http.createServer(createHttpHandler(runtime, { maxBodyBytes }));
-const wss = attachSync(server, runtime, {
-  pingIntervalMs: Number(options["ping-interval-ms"]),
-  maxPayload: maxBodyBytes,
-});
-server.on("error", (error) => {
-  if (error.code !== "EADDRINUSE") throw error;
-  fs.rmSync(buildRoot, { recursive: true, force: true });
-  process.exit(EXIT_PORT_IN_USE);
-});
-server.listen(Number(options.port), options.host, () => {
-  const { port } = server.address();
-  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
-  process.stdout.write(`Convex local deployment ready at http://${host}:${port}\n`);
-});
+markStarted();
+process.stdout.write(`Convex local deployment ready at ${cloudUrl} (HTTP actions at ${siteUrl})\n`);
 
 let watcher = null;
 if (options.watch) watcher = watchSources(runtime.functionsDir, built, rebuild);
@@ -100,8 +121,10 @@ function stop() {
   stopping = true;
   watcher?.close();
   for (const client of wss.clients) client.terminate();
-  server.close();
-  server.closeAllConnections();
+  for (const listening of [server, site]) {
+    listening.close();
+    listening.closeAllConnections();
+  }
   dataFile.close();
   fs.rmSync(buildRoot, { recursive: true, force: true });
   process.exit(0);
@@ -128,6 +151,14 @@ async function rebuild(changed) {
 
 function reportBuildError(headline) {
   process.stderr.write(`${clock()} ${headline}:\n${runtime.buildError}\n`);
+}
+
+/** Listens on `port` (0: any free one) and resolves to the port; rejects on EADDRINUSE with `port` named. */
+function listen(listening, port) {
+  return new Promise((resolve, reject) => {
+    listening.once("error", (error) => reject(Object.assign(error, { port })));
+    listening.listen(port, options.host, () => resolve(listening.address().port));
+  });
 }
 
 function clock() {

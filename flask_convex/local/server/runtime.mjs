@@ -353,6 +353,31 @@ export class Runtime {
     }
   }
 
+  /** The default export of `convex/http.ts`, if the app has one. */
+  get httpRouter() {
+    return this.modules.get("http")?.default;
+  }
+
+  /**
+   * Runs `request` (`{target, method, headers, body}`) on `convex/http.ts` as
+   * `auth`, printing its logs under `route` ("GET /path"); a handler that
+   * throws answers 500, as the backend does.
+   */
+  async runHttpAction(route, request, auth) {
+    const record = { logLines: [], commitTs: null };
+    const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
+    const method = request.method === "HEAD" ? "GET" : request.method;
+    try {
+      const response = await requestStorage.run(record, () => accessor.fetch(request.target, { method, headers: request.headers, body: request.body }));
+      printFunctionLogs("httpAction", route, record.logLines);
+      return response;
+    } catch (error) {
+      const { text } = this.describe(error);
+      printFunctionLogs("httpAction", route, record.logLines, text);
+      return new Response(text, { status: 500 });
+    }
+  }
+
   resolve(fn, kind, admin) {
     const func = this.modules.get(fn.module)?.[fn.name];
     const type = func?.isQuery ? "query" : func?.isMutation ? "mutation" : func?.isAction ? "action" : null;
