@@ -116,3 +116,9 @@ def test_the_site_port_is_the_next_one_unless_told(tmp_path: Path) -> None:
     with LocalDeployment(FUNCTIONS, port=0, site_port=chosen) as deployment:
         assert deployment.site_url == f"http://127.0.0.1:{chosen}"
         assert httpx.get(f"{deployment.site_url}/env").json()["site"] == deployment.site_url
+
+
+def test_deployments_on_free_ports_get_free_site_ports_too() -> None:
+    with LocalDeployment(FUNCTIONS) as first, LocalDeployment(FUNCTIONS) as second:
+        assert first.site_url != second.site_url
+        assert httpx.get(f"{second.site_url}/env").json()["cloud"] == second.url

@@ -12,6 +12,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { createHttpHandler } from "./http.mjs";
 import { createSiteHandler } from "./httpActions.mjs";
+import { createStorageHandler, isStorageRoute } from "./storageRoutes.mjs";
 import { Runtime } from "./runtime.mjs";
 import { DataFile } from "./store.mjs";
 import { attachSync } from "./sync.mjs";
@@ -32,6 +33,7 @@ const { values: options } = parseArgs({
     env: { type: "string", multiple: true, default: [] },
     "ping-interval-ms": { type: "string", default: "15000" },
     "max-body-bytes": { type: "string", default: String(16 * 1024 * 1024) },
+    "max-upload-bytes": { type: "string", default: String(64 * 1024 * 1024) },
     "exit-with-stdin": { type: "boolean", default: false },
   },
 });
@@ -59,7 +61,9 @@ process.setSourceMapsEnabled(true);
 
 const buildRoot = fs.mkdtempSync(path.join(os.tmpdir(), "flask-convex-build-"));
 const dataFile = new DataFile(options.data ? path.resolve(options.data) : null);
-const runtime = new Runtime({ functionsDir: options.functions, buildRoot, dataFile, adminKey });
+// Blobs live beside the data file, so they come and go with it.
+const storageDir = options.data ? `${path.resolve(options.data)}.storage` : null;
+const runtime = new Runtime({ functionsDir: options.functions, buildRoot, dataFile, adminKey, storageDir });
 const maxBodyBytes = Number(options["max-body-bytes"]);
 
 let markStarted;
@@ -71,7 +75,9 @@ const whenStarted = (handler) => async (req, res) => {
   await started;
   handler(req, res);
 };
-const server = http.createServer(whenStarted(createHttpHandler(runtime, { maxBodyBytes })));
+const api = createHttpHandler(runtime, { maxBodyBytes });
+const storage = createStorageHandler(runtime, { maxUploadBytes: Number(options["max-upload-bytes"]) });
+const server = http.createServer(whenStarted((req, res) => (isStorageRoute(req.url) ? storage : api)(req, res)));
 const site = http.createServer(whenStarted(createSiteHandler(runtime, { maxBodyBytes })));
 const wss = attachSync(server, runtime, {
   pingIntervalMs: Number(options["ping-interval-ms"]),
@@ -82,9 +88,11 @@ let cloudUrl;
 let siteUrl;
 try {
   const port = await listen(server, Number(options.port));
-  const sitePort = options["site-port"] !== "" ? Number(options["site-port"]) : port === 0 ? 0 : Number(options.port) + 1;
+  const asked = Number(options.port);
+  const sitePort = options["site-port"] !== "" ? Number(options["site-port"]) : asked === 0 ? 0 : asked + 1;
   cloudUrl = `http://${host}:${port}`;
   siteUrl = `http://${host}:${await listen(site, sitePort)}`;
+  runtime.cloudUrl = cloudUrl;
 } catch (error) {
   if (error.code !== "EADDRINUSE") throw error;
   process.stderr.write(`port in use: ${error.port}\n`);

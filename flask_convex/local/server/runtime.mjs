@@ -22,6 +22,7 @@ import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
+import { BlobStore, UploadTokens, installStorage } from "./storage.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
@@ -55,11 +56,15 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 export class Runtime {
   #latestTs = 0n;
 
-  constructor({ functionsDir, buildRoot, dataFile, adminKey }) {
+  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null }) {
     this.functionsDir = path.resolve(functionsDir);
     this.buildRoot = buildRoot;
     this.dataFile = dataFile;
     this.adminKey = adminKey;
+    this.blobs = new BlobStore(storageDir);
+    this.uploadTokens = new UploadTokens();
+    /** The deployment's own URL, for the storage URLs functions hand out; set once it listens. */
+    this.cloudUrl = null;
     this.buildCount = 0;
     this.buildError = null;
     this.listeners = new Set();
@@ -86,6 +91,7 @@ export class Runtime {
     }
     this.t = convexTest(build.schema, PLACEHOLDER_MODULES);
     this.db = await captureDatabase(this.t);
+    installStorage(this.db, { blobs: this.blobs, tokens: this.uploadTokens, cloudUrl: () => this.cloudUrl });
     this.install(build);
     Object.assign(this.db, {
       _documents: state.documents,
@@ -350,6 +356,21 @@ export class Runtime {
       if (type !== null) printFunctionLogs(type, fn.display, request.logLines, text);
       const message = `[Request ID: ${requestId}] Server Error\n${text}`;
       return { ok: false, message, data, hasData, logLines: request.logLines };
+    }
+  }
+
+  /** Stores an uploaded file as `ctx.storage.store` would; resolves to its storage id. */
+  async storeUpload(bytes, contentType) {
+    const blob = new Blob([bytes], { type: contentType ?? "" });
+    return requestStorage.run({ logLines: [], commitTs: null }, () => this.t.run((ctx) => ctx.storage.store(blob)));
+  }
+
+  /** The stored file `storageId` as a Blob with its content type, or null. */
+  storedFile(storageId) {
+    try {
+      return this.db.getFile(storageId);
+    } catch {
+      return null; // not an id of `_storage`
     }
   }
 
