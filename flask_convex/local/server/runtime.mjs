@@ -22,7 +22,9 @@ import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
-import { BlobStore, UploadTokens, installStorage } from "./storage.mjs";
+import { Scheduler } from "./scheduler.mjs";
+import { BlobStore, UploadTokens, storageSyscalls } from "./storage.mjs";
+import { overrideSyscalls } from "./syscalls.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
@@ -91,7 +93,12 @@ export class Runtime {
     }
     this.t = convexTest(build.schema, PLACEHOLDER_MODULES);
     this.db = await captureDatabase(this.t);
-    installStorage(this.db, { blobs: this.blobs, tokens: this.uploadTokens, cloudUrl: () => this.cloudUrl });
+    const storage = storageSyscalls(this.db, { blobs: this.blobs, tokens: this.uploadTokens, cloudUrl: () => this.cloudUrl });
+    this.scheduler = new Scheduler(this);
+    overrideSyscalls({
+      asyncHandlers: { ...storage.asyncHandlers, ...this.scheduler.asyncHandlers() },
+      jsHandlers: storage.jsHandlers,
+    });
     this.install(build);
     Object.assign(this.db, {
       _documents: state.documents,
@@ -105,6 +112,7 @@ export class Runtime {
     this.retentionFloor = this.#latestTs;
     this.dataFile.rewrite(this.state());
     this.hookDatabase();
+    await this.scheduler.resume();
   }
 
   /** Rebuilds after a source change; a failed build keeps the last good one. */
@@ -341,7 +349,7 @@ export class Runtime {
     let type = null;
     try {
       type = this.resolve(fn, kind, auth.admin);
-      checkArgs(this.modules.get(fn.module)[fn.name], args);
+      checkArgs(this.functionAt(fn), args);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
       const call = () => accessor[type](makeFunctionReference(fn.display), args);
       const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
@@ -357,6 +365,16 @@ export class Runtime {
       const message = `[Request ID: ${requestId}] Server Error\n${text}`;
       return { ok: false, message, data, hasData, logLines: request.logLines };
     }
+  }
+
+  /** Runs `fn()` in one committed transaction of its own; resolves to what it returns. */
+  transaction(fn) {
+    return requestStorage.run({ logLines: [], commitTs: null }, () => this.t.run(async () => fn()));
+  }
+
+  /** The registered function at `fn` (a parsed path), if any. */
+  functionAt(fn) {
+    return this.modules.get(fn.module)?.[fn.name];
   }
 
   /** Stores an uploaded file as `ctx.storage.store` would; resolves to its storage id. */
@@ -400,7 +418,7 @@ export class Runtime {
   }
 
   resolve(fn, kind, admin) {
-    const func = this.modules.get(fn.module)?.[fn.name];
+    const func = this.functionAt(fn);
     const type = func?.isQuery ? "query" : func?.isMutation ? "mutation" : func?.isAction ? "action" : null;
     if (type === null || (func.isInternal && !admin)) {
       throw new SystemError(

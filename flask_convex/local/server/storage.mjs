@@ -99,10 +99,11 @@ export class UploadTokens {
 }
 
 /**
- * Makes `db` (convex-test's root database) and the global syscalls keep blobs
- * in `blobs` and hand out URLs under `cloudUrl()`; `tokens` signs upload URLs.
+ * Makes `db` (convex-test's root database) keep blobs in `blobs`, and returns
+ * the storage syscalls (see syscalls.mjs) that hand out URLs under
+ * `cloudUrl()`, with upload URLs signed by `tokens`.
  */
-export function installStorage(db, { blobs, tokens, cloudUrl }) {
+export function storageSyscalls(db, { blobs, tokens, cloudUrl }) {
   const { insert } = db;
   // convex-test records size and sha256; the backend also records the content type.
   db.insert = function (table, value) {
@@ -117,37 +118,23 @@ export function installStorage(db, { blobs, tokens, cloudUrl }) {
     const bytes = blobs.get(metadata.sha256);
     return bytes === null ? null : new Blob([bytes], { type: metadata.contentType ?? "" });
   };
-
-  const original = global.Convex;
-  const answer = (value) => JSON.stringify(value);
-  global.Convex = {
-    get syscall() {
-      return original.syscall;
+  return {
+    asyncHandlers: {
+      "1.0/storageGenerateUploadUrl": () => `${cloudUrl()}/api/storage/upload?token=${tokens.issue()}`,
+      "1.0/storageGetUrl": ({ storageId }) => (db.get("_storage", storageId) === null ? null : fileUrl(cloudUrl(), storageId)),
+      "1.0/storageGetMetadata": ({ storageId }) => {
+        const metadata = db.get("_storage", storageId);
+        if (metadata === null) return null;
+        const { sha256, size, contentType = null } = metadata;
+        return { storageId, sha256, size, contentType };
+      },
     },
-    asyncSyscall: async (op, argsJson) => {
-      switch (op) {
-        case "1.0/storageGenerateUploadUrl":
-          return answer(`${cloudUrl()}/api/storage/upload?token=${tokens.issue()}`);
-        case "1.0/storageGetUrl": {
-          const { storageId } = JSON.parse(argsJson);
-          return answer(db.get("_storage", storageId) === null ? null : fileUrl(cloudUrl(), storageId));
-        }
-        case "1.0/storageGetMetadata": {
-          const { storageId } = JSON.parse(argsJson);
-          const metadata = db.get("_storage", storageId);
-          if (metadata === null) return answer(null);
-          const { sha256, size, contentType = null } = metadata;
-          return answer({ storageId, sha256, size, contentType });
-        }
-        default:
-          return original.asyncSyscall(op, argsJson);
-      }
-    },
-    jsSyscall: async (op, args) => {
-      if (op !== "storage/storeBlob") return original.jsSyscall(op, args);
-      const bytes = Buffer.from(await args.blob.arrayBuffer());
-      blobs.put(bytes);
-      return contentTypeStorage.run(args.blob.type || undefined, () => original.jsSyscall(op, args));
+    jsHandlers: {
+      // The file first, its document second: a crash between them leaves no document without a file.
+      "storage/storeBlob": async (args, fallThrough) => {
+        blobs.put(Buffer.from(await args.blob.arrayBuffer()));
+        return contentTypeStorage.run(args.blob.type || undefined, fallThrough);
+      },
     },
   };
 }
