@@ -8,6 +8,8 @@
  * - Sends the CSRF token as X-CSRF-Token with every htmx request, and the page's
  *   live fragments as the `_convex_live` field of every htmx POST, so
  *   a server action can answer with the fragments it changed.
+ * - Marks a paginated list busy (aria-busy, data-convex-status="LoadingMore")
+ *   while its load-more request runs; htmx disables the button meanwhile.
  * - Lets server-action error answers swap: the re-rendered form (X-Convex-Action:
  *   form) in place, an error fragment (X-Convex-Action: error) into
  *   #convex-errors, made at the end of <body> if the page has none.
@@ -139,6 +141,32 @@
       detail.target = errorBox();
       detail.swapOverride = "innerHTML";
     }
+  });
+
+  function loadingMore(event, busy) {
+    var control = event.detail.elt.closest && event.detail.elt.closest(".convex-more");
+    if (!control || !event.detail.elt.hasAttribute("data-convex-more")) {
+      return;
+    }
+    if (busy) {
+      // Kept: by the end of a successful request the control is out of the list.
+      control.convexList = control.closest(".convex-paginated") || control;
+      control.setAttribute("data-convex-was", control.getAttribute("data-convex-status"));
+      control.setAttribute("data-convex-status", "LoadingMore");
+      control.convexList.setAttribute("aria-busy", "true");
+    } else if (control.convexList) {
+      // A failed request leaves the control in place: show its status again.
+      control.setAttribute("data-convex-status", control.getAttribute("data-convex-was"));
+      control.convexList.removeAttribute("aria-busy");
+    }
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    loadingMore(event, true);
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    loadingMore(event, false);
   });
 
   document.addEventListener("visibilitychange", function () {
