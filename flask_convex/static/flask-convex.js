@@ -143,30 +143,24 @@
     }
   });
 
-  function loadingMore(event, busy) {
-    var control = event.detail.elt.closest && event.detail.elt.closest(".convex-more");
-    if (!control || !event.detail.elt.hasAttribute("data-convex-more")) {
+  // Events of a replaced control no longer reach the document: the request's own
+  // end does, after htmx has swapped its answer in.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.hasAttribute || !elt.hasAttribute("data-convex-more")) {
       return;
     }
-    if (busy) {
-      // Kept: by the end of a successful request the control is out of the list.
-      control.convexList = control.closest(".convex-paginated") || control;
-      control.setAttribute("data-convex-was", control.getAttribute("data-convex-status"));
-      control.setAttribute("data-convex-status", "LoadingMore");
-      control.convexList.setAttribute("aria-busy", "true");
-    } else if (control.convexList) {
-      // A failed request leaves the control in place: show its status again.
-      control.setAttribute("data-convex-status", control.getAttribute("data-convex-was"));
-      control.convexList.removeAttribute("aria-busy");
-    }
-  }
-
-  document.addEventListener("htmx:beforeRequest", function (event) {
-    loadingMore(event, true);
-  });
-
-  document.addEventListener("htmx:afterRequest", function (event) {
-    loadingMore(event, false);
+    var control = elt.closest(".convex-more");
+    var list = control.closest(".convex-paginated") || control;
+    var status = control.getAttribute("data-convex-status");
+    control.setAttribute("data-convex-status", "LoadingMore");
+    list.setAttribute("aria-busy", "true");
+    event.detail.xhr.addEventListener("loadend", function () {
+      list.removeAttribute("aria-busy");
+      if (control.isConnected) {
+        control.setAttribute("data-convex-status", status);
+      }
+    });
   });
 
   document.addEventListener("visibilitychange", function () {
