@@ -148,7 +148,7 @@ def test_unknown_and_mistyped_functions_are_function_errors(http: httpx.Client) 
 def test_validator_failures_are_function_errors(http: httpx.Client) -> None:
     result = call(http, "query", "counter:get", {"name": 1})
     assert result["status"] == "error"
-    assert "Validator error" in result["errorMessage"]
+    assert "ArgumentValidationError: Value does not match validator." in result["errorMessage"]
 
 
 def test_log_lines_carry_their_level(http: httpx.Client) -> None:

@@ -19,6 +19,8 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
+import { checkVector, rankBySearch } from "./search.mjs";
+import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
@@ -91,12 +93,15 @@ export class Runtime {
   async reload() {
     try {
       const build = await this.build();
+      // Like a push to the real backend: a schema the stored documents break is refused.
+      checkSchema(build.schema, this.current);
       const probe = await captureDatabase(convexTest(build.schema, PLACEHOLDER_MODULES));
       this.db._schema = probe._schema;
       this.install(build);
       this.buildError = null;
     } catch (error) {
-      this.buildError = error instanceof BuildError ? error.message : String(error.stack ?? error);
+      const known = error instanceof BuildError || error instanceof SchemaValidationError;
+      this.buildError = known ? error.message : String(error.stack ?? error);
       return false;
     }
     this.notify();
@@ -220,8 +225,22 @@ export class Runtime {
 
   hookDatabase() {
     const db = this.db;
-    const { startTransaction, rollbackWrites, commit, paginate: scan } = db;
+    const { startTransaction, rollbackWrites, commit, paginate: scan, _resolveQuerySource: resolveSource, vectorSearch } = db;
     db.paginate = (options) => paginate(scan.bind(db), options, requestStorage.getStore()?.journal);
+    // convex-test applies the index's equality filters; the search itself is ours (search.mjs).
+    db._resolveQuerySource = (query) => {
+      const { source } = query;
+      const search = source.type === "Search" ? source.filters.find((f) => f.type === "Search") : undefined;
+      if (search === undefined) return resolveSource.call(db, query);
+      const filters = source.filters.filter((f) => f !== search);
+      const resolved = resolveSource.call(db, { ...query, source: { ...source, filters } });
+      return { ...resolved, sortedDocs: rankBySearch(resolved.sortedDocs, search.fieldPath, search.value) };
+    };
+    db.vectorSearch = (tableAndIndex, vector, expressions, limit) => {
+      const [table, index] = tableAndIndex.split(".");
+      checkVector(db._schema, table, index, vector);
+      return vectorSearch.call(db, tableAndIndex, vector, expressions, limit);
+    };
     let swappedOut = null;
     db.startTransaction = () => {
       const snapshot = snapshotStorage.getStore();
@@ -303,6 +322,7 @@ export class Runtime {
     const request = { logLines: [], commitTs: null, key, journal };
     try {
       const type = this.resolve(fn, kind, auth.admin);
+      checkArgs(this.modules.get(fn.module)[fn.name], args);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
       const call = () => accessor[type](makeFunctionReference(fn.display), args);
       const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
@@ -329,7 +349,7 @@ export class Runtime {
 
   describe(error, requestId) {
     const prefix = `[Request ID: ${requestId}] Server Error\n`;
-    if (error instanceof SystemError || error instanceof InvalidCursorError) {
+    if ([SystemError, InvalidCursorError, ArgumentValidationError].some((type) => error instanceof type)) {
       return { message: prefix + error.message, hasData: false };
     }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {
@@ -379,7 +399,15 @@ async function captureDatabase(t) {
 }
 
 const DATABASE_FIELDS = ["_documents", "_writes", "_nextDocId", "_lastCreationTime", "_schema", "_queryResults"];
-const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete", "paginate"];
+const DATABASE_METHODS = [
+  "startTransaction",
+  "commit",
+  "rollbackWrites",
+  "delete",
+  "paginate",
+  "_resolveQuerySource",
+  "vectorSearch",
+];
 
 function checkInternals(db) {
   const missing = [
