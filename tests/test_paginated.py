@@ -187,3 +187,30 @@ def test_the_preload_shares_the_request_batch(example_app: Flask) -> None:
         assert entries_.status == "CanLoadMore"
         assert isinstance(entries_.cursor, str)
         assert tasks.outcome.error is None
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_page_that_grew_is_split_in_two_at_its_split_cursor(
+    client: FlaskClient, example_app: Flask
+) -> None:
+    html = client.get("/history").text
+    (first,) = pages_of(html)
+    with example_app.test_request_context():
+        for text in ("New 1", "New 2", "New 3"):
+            fetch_mutation(api.history.add, {"text": text})
+    answer = BeautifulSoup(poll(client, [first]), "html.parser")
+    inserted = answer.select_one(f'[hx-swap-oob="beforebegin:#{first["id"]}"]')
+    assert inserted is not None
+    upper = inserted.select(".convex-page")
+    (lower,) = [page for page in answer.select(".convex-page") if page not in upper]
+    assert lower["id"] == first["id"]
+    assert len(upper) == 1
+    assert upper[0]["id"] != first["id"]
+    assert entries(upper[0]) + entries(lower) == ["New 3", "New 2", "New 1", *numbered(45, 26)]
+    with example_app.app_context():
+        upper_opts = LiveRef.load(upper[0]["data-convex-ref"]).args["paginationOpts"]
+        lower_opts = LiveRef.load(lower["data-convex-ref"]).args["paginationOpts"]
+        first_opts = LiveRef.load(first["data-convex-ref"]).args["paginationOpts"]
+    assert upper_opts["cursor"] is None
+    assert upper_opts["endCursor"] == lower_opts["cursor"]
+    assert lower_opts["endCursor"] == first_opts["endCursor"]
