@@ -22,6 +22,7 @@ import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
+import { CronRunner } from "./crons.mjs";
 import { Scheduler } from "./scheduler.mjs";
 import { BlobStore, UploadTokens, storageSyscalls } from "./storage.mjs";
 import { overrideSyscalls } from "./syscalls.mjs";
@@ -70,6 +71,7 @@ export class Runtime {
     this.buildCount = 0;
     this.buildError = null;
     this.listeners = new Set();
+    this.crons = new CronRunner(this);
     // Listeners run in the context of start-up, not of the mutation whose
     // commit triggered them, so no convex-test transaction state leaks in.
     this.rootScope = new AsyncResource("flask-convex-notify");
@@ -146,6 +148,7 @@ export class Runtime {
   }
 
   install({ modules, authConfig }) {
+    this.crons.update(modules.get("crons")?.default);
     this.modules = modules;
     this.auth = new Authenticator(authConfig, this.adminKey);
     this.db.componentModules(async (modulePath) => {
