@@ -22,7 +22,8 @@ def next_runs(schedules: list[dict[str, object]], now: datetime) -> list[str]:
     script = (
         "import { nextRun } from './crons.mjs';"
         "const [schedules, now] = JSON.parse(process.argv[1]);"
-        "console.log(JSON.stringify(schedules.map((s) => new Date(nextRun(s, now)).toISOString())));"
+        "const runs = schedules.map((s) => new Date(nextRun(s, now)).toISOString());"
+        "console.log(JSON.stringify(runs));"
     )
     argument = json.dumps([schedules, now.timestamp() * 1000])
     output = subprocess.run(
@@ -63,8 +64,9 @@ def test_every_schedule_kind_runs_at_its_utc_time() -> None:
 def test_crons_run_while_the_deployment_runs_with_their_logs_printed() -> None:
     with LocalDeployment(CRONS) as deployment:
         eventually(
-            lambda: call(deployment.url, "query", "ticks:count", {"label": "interval"})["value"]
-            >= 2,
+            lambda: (
+                call(deployment.url, "query", "ticks:count", {"label": "interval"})["value"] >= 2
+            ),
             "two runs of the one-second cron",
         )
         assert call(deployment.url, "query", "ticks:count", {"label": "daily"})["value"] == 0
