@@ -88,8 +88,6 @@ def test_a_job_pending_at_kill_9_runs_after_the_restart(tmp_path: Path) -> None:
     time.sleep(0.5)  # the first job's time passes while nothing runs
     with LocalDeployment(FUNCTIONS, data_file=data_file) as restarted:
         eventually(lambda: job(restarted.url, soon)["state"] == {"kind": "success"}, "late job")
-        assert notes(restarted.url) == ["missed"]
         eventually(lambda: job(restarted.url, later)["state"] == {"kind": "success"}, "due job")
-        done = job(restarted.url, later)
-        assert done["completedTime"] >= when
-        assert notes(restarted.url) == ["missed", "on time"]
+        assert job(restarted.url, later)["completedTime"] >= when
+        assert sorted(notes(restarted.url)) == ["missed", "on time"]
