@@ -11,11 +11,15 @@ overriding ``convex_env``. Both overrides must stay session-scoped.
 an app whose built-in issuer is on (``CONVEX_AUTH_ISSUER``): the deployment
 verifies the app's tokens with its JWKS handed over inline, so no server has to
 publish it. ``log_in`` does the same for a deployment of your own.
+
+With respx installed, the plugin also lets ``respx.mock`` fake flask-convex's
+calls to Convex, which go through its own connection pool rather than httpx's.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,9 +29,17 @@ import pytest
 from flask.testing import FlaskClient
 
 from flask_convex.auth import current_issuer
+from flask_convex.connections import respx_targets
 from flask_convex.local import LocalDeployment
 
 LogIn = Callable[..., FlaskClient]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if importlib.util.find_spec("respx") is not None:
+        from respx.mocks import HTTPCoreMocker  # respx is optional
+
+        HTTPCoreMocker.add_targets(*respx_targets())
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
