@@ -12,17 +12,22 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .deadline import within
 from .errors import (
     ConvexAuthError,
     ConvexConnectionError,
     ConvexError,
     ConvexFlaskError,
     ConvexFunctionError,
+    ConvexOutcomeUnknownError,
     ConvexRequestError,
 )
-from .values import JsonValue, decode
+from .values import JsonValue, decode, parse_json
 
 Kind = Literal["query", "mutation", "action"]
+
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures that leave before the request does: a write can safely be tried again."""
 
 function_logger: Final = logging.getLogger("flask_convex.functions")
 _LOG_LEVELS: Final = {
@@ -87,18 +92,27 @@ class Outcome:
 
 
 class Transport:
-    """Sends function calls to Convex deployments and turns answers into values or errors."""
+    """Sends function calls to Convex deployments and turns answers into values or errors.
 
-    def __init__(self, http: httpx.Client, client_id: str) -> None:
+    `timeout` is the seconds a whole call may take, connect to last byte, retry
+    included, when `http` comes from `deadline.bounded_client`.
+    """
+
+    def __init__(self, http: httpx.Client, client_id: str, timeout: float | None = None) -> None:
         self.http = http
+        self.timeout = timeout
         self._headers = {"Content-Type": "application/json", "Convex-Client": client_id}
 
     def call(
         self, url: str, kind: Kind, path: str, args: dict[str, JsonValue], token: str | None
     ) -> Outcome:
-        """Run one query, mutation or action; request failures raise, function errors return."""
+        """Run one query, mutation or action; request failures raise, function errors return.
+
+        A mutation or action whose answer is lost after it was sent raises
+        ConvexOutcomeUnknownError; it is never retried.
+        """
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer = self._post(f"{url}/api/{kind}", body, token, retry=kind == "query")
+        answer = self._post(f"{url}/api/{kind}", body, token, write=kind != "query")
         return _outcome(answer, path)
 
     def query_batch(
@@ -114,38 +128,58 @@ class Transport:
                 for path, args in queries
             ]
         }
-        answer = self._post(f"{url}/api/query_batch", body, token, retry=True)
+        answer = self._post(f"{url}/api/query_batch", body, token, write=False)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
         return [_outcome(result, path) for result, (path, _) in zip(results, queries, strict=True)]
 
-    def _post(self, endpoint: str, body: object, token: str | None, *, retry: bool) -> Any:
+    def _post(self, endpoint: str, body: object, token: str | None, *, write: bool) -> Any:
         headers = self._headers
         if token:
             headers = {**headers, "Authorization": f"Bearer {token}"}
         content = json.dumps(body, separators=(",", ":"), allow_nan=False)
-        try:
-            response = self.http.post(endpoint, content=content, headers=headers)
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as error:
-            if not retry:
-                raise ConvexConnectionError(f"Cannot reach {endpoint}: {error}") from error
-            return self._post(endpoint, body, token, retry=False)
-        except httpx.TimeoutException as error:
-            raise ConvexConnectionError(f"Convex did not answer in time: {endpoint}") from error
-        except httpx.HTTPError as error:
-            raise ConvexConnectionError(f"Cannot reach {endpoint}: {error}") from error
+        with within(self.timeout):
+            response = self._send(endpoint, content, headers, write=write, retry=not write)
         if response.status_code != 200:
             raise _request_error(response)
         try:
-            return response.json()
+            return parse_json(response.content)
         except ValueError as error:
-            raise ConvexRequestError(200, "BadResponse", "the answer is not JSON") from error
+            if write:
+                raise ConvexOutcomeUnknownError(
+                    f"{endpoint} answered with unreadable JSON: the call may have run"
+                ) from error
+            raise ConvexRequestError(
+                200, "BadResponse", f"the answer is not JSON: {error}"
+            ) from error
+
+    def _send(
+        self, endpoint: str, content: str, headers: dict[str, str], *, write: bool, retry: bool
+    ) -> httpx.Response:
+        try:
+            return self.http.post(endpoint, content=content, headers=headers)
+        except httpx.HTTPError as error:
+            if retry and isinstance(error, httpx.ConnectError | httpx.RemoteProtocolError):
+                return self._send(endpoint, content, headers, write=write, retry=False)
+            raise _connection_error(endpoint, error, write=write) from error
+
+
+def _connection_error(endpoint: str, error: httpx.HTTPError, *, write: bool) -> ConvexFlaskError:
+    timed_out = isinstance(error, httpx.TimeoutException)
+    if write and not isinstance(error, _NOT_SENT):
+        what = "did not answer in time" if timed_out else f"lost the connection ({error})"
+        return ConvexOutcomeUnknownError(
+            f"{endpoint} {what} after the call was sent: it may have run; check before retrying"
+        )
+    if timed_out:
+        return ConvexConnectionError(f"Convex did not answer in time: {endpoint}")
+    return ConvexConnectionError(f"Cannot reach {endpoint}: {error}")
 
 
 def _request_error(response: httpx.Response) -> ConvexRequestError:
     try:
-        body = response.json()
+        body = parse_json(response.content)
         code, message = str(body["code"]), str(body["message"])
     except (ValueError, KeyError, TypeError):
         code, message = response.reason_phrase or "HTTPError", response.text[:500]

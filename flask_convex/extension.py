@@ -13,6 +13,7 @@ from . import __about__, auth, live
 from .cli import convex_cli
 from .client import Transport
 from .context import finish_response, start_request
+from .deadline import bounded_client
 from .state import ClaimsLoader, ConvexState, Hooks, TokenLoader, configured_url
 
 DEFAULTS: Final[dict[str, Any]] = {
@@ -22,7 +23,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_URL": None,
     # Accept any URL, as the official clients' skipConvexDeploymentUrlCheck.
     "CONVEX_SKIP_URL_CHECK": False,
-    # Seconds to wait for Convex on one call (connect, read and write each).
+    # Seconds one Convex call may take in all, connect to last byte.
     "CONVEX_TIMEOUT": 10.0,
     # Add a Server-Timing header naming each Convex call; None means "when debugging".
     "CONVEX_SERVER_TIMING": None,
@@ -79,11 +80,12 @@ class Convex:
             app.config["CONVEX_URL"] = os.environ.get("CONVEX_URL")
         if app.config["CONVEX_URL"]:
             configured_url(app.config)
-        http = httpx.Client(
-            timeout=float(app.config["CONVEX_TIMEOUT"]),
-            limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=30),
+        timeout = float(app.config["CONVEX_TIMEOUT"])
+        http = bounded_client(
+            timeout, httpx.Limits(max_keepalive_connections=32, keepalive_expiry=30)
         )
-        state = ConvexState(self.hooks, Transport(http, f"flask-convex-{__about__.__version__}"))
+        transport = Transport(http, f"flask-convex-{__about__.__version__}", timeout)
+        state = ConvexState(self.hooks, transport)
         weakref.finalize(state, http.close)
         app.extensions["convex"] = state
         if app.config["CONVEX_AUTH_ISSUER"]:

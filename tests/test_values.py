@@ -109,6 +109,9 @@ def test_args_must_be_a_dict(args: Any) -> None:
         ({"q": {1: "a"}}, "args['q']: object keys must be str, found 1"),
         ({2: "a"}, "args: object keys must be str, found 2"),
         ({"rows": [1.0, [{"at": object()}]]}, "args['rows'][1][0]['at']: object is not"),
+        ({"text": "\ud800"}, "args['text']: the string has a lone surrogate '\\ud800' at index 0"),
+        ({"t": ["ok", "a\udfffb"]}, "args['t'][1]: the string has a lone surrogate"),
+        ({"k\ud800": "v"}, "args['k\\ud800']: Field name 'k\ud800' has invalid character"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key_path(args: Any, message: str) -> None:
@@ -122,3 +125,11 @@ def test_args_key_is_equal_for_equal_arguments_in_any_order() -> None:
     second = encode_args({"b": [ConvexInt64(2)], "a": 1.0})
     assert args_key(first) == args_key(second)
     assert args_key(first) != args_key(encode_args({"a": 2.0, "b": [ConvexInt64(2)]}))
+
+
+def test_arguments_too_deep_to_encode_are_refused() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ConvexValueError, match="nested too deeply"):
+        encode_args({"v": deep})
