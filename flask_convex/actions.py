@@ -26,7 +26,7 @@ from .errors import (
     status_for,
 )
 from .functions import FunctionRef, function_name
-from .live import LiveRef, PageFragment, blueprint, parse_page_fragments, refresh
+from .live import LiveRef, PageFragment, blueprint, parse_page_fragments, read_json, refresh
 from .values import args_key, encode_args
 
 P = ParamSpec("P")
@@ -171,11 +171,15 @@ def _affected_swaps(revalidation: Revalidation, fragments: list[PageFragment]) -
     page = HtmxHeaders(flask_request.headers).current_url or flask_request.referrer
     page_path = urlsplit(page).path if page else None
     try:
-        return refresh(fragments, lambda ref: revalidation.affects(ref, page_path)).swaps
+        result = refresh(fragments, lambda ref: revalidation.affects(ref, page_path))
     except ConvexFlaskError as error:
         # The change is made; the page's next poll shows it.
         current_app.logger.warning("Revalidated fragments not rendered: %s", error)
         return []
+    if result.too_large:
+        current_app.logger.warning("Revalidated fragments exceed CONVEX_LIVE_MAX_ANSWER: not sent")
+        return []
+    return result.swaps
 
 
 def _failed(error: ActionError, form: str | None) -> Response:
@@ -244,7 +248,7 @@ def _page_fragments() -> list[PageFragment]:
     if raw is None:
         return []
     try:
-        return parse_page_fragments(json.loads(raw))
+        return parse_page_fragments(read_json(raw))
     except ValueError as error:
         abort(400, f"{LIVE_FIELD}: {error}")
 

@@ -34,6 +34,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_POLL_SHARE": 1.0,
     # Seconds a signed live reference in a page stays valid.
     "CONVEX_LIVE_MAX_AGE": 24 * 3600,
+    # Largest answer of re-rendered live fragments a poll (else 413) or an action
+    # (else none; the next poll shows them) sends, in bytes.
+    "CONVEX_LIVE_MAX_ANSWER": 4 * 1024 * 1024,
     # Largest request body a server action accepts, in bytes.
     "CONVEX_ACTION_MAX_BODY": 1024 * 1024,
     # Other origins (host[:port], as Next.js serverActions.allowedOrigins) whose pages

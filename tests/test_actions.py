@@ -283,13 +283,23 @@ def test_when_the_refresh_fails_the_action_still_succeeds_without_swaps(
     assert convex.mutation_route.call_count == 1
 
 
+@pytest.mark.parametrize(
+    ("field", "problem"),
+    [
+        ("{not json", b"Not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, b"nested too deeply"),
+        ('[{"id": "a"}]', b"string id, ref and hash"),
+    ],
+    ids=["malformed", "100000-levels", "not-fragments"],
+)
 def test_a_malformed_live_field_is_refused_before_the_view_runs(
-    app: Flask, client: FlaskClient, convex: FakeConvex
+    app: Flask, client: FlaskClient, convex: FakeConvex, field: str, problem: bytes
 ) -> None:
     app.post("/tasks")(server_action(create_task))
-    answer = post(client, "/tasks", {"text": "x", "_convex_live": "{not json"}, **HTMX)
+    answer = post(client, "/tasks", {"text": "x", "_convex_live": field}, **HTMX)
     assert answer.status_code == 400
     assert b"_convex_live" in answer.data
+    assert problem in answer.data
     assert not convex.mutation_route.called
 
 

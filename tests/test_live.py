@@ -225,6 +225,39 @@ def test_when_convex_fails_the_poll_changes_nothing(
     assert answer.headers["Retry-After"]
 
 
+def test_a_reference_listed_under_many_ids_runs_and_renders_once(
+    client: FlaskClient, convex: FakeConvex, rendered: list[str]
+) -> None:
+    tasks, _ = fragments_of(client.get("/").data)
+    resigned = fragments_of(client.get("/").data)[0]["ref"]
+    copies = [{"id": f"copy-{n}", "ref": tasks["ref"], "hash": "old"} for n in range(400)]
+    copies += [{"id": f"again-{n}", "ref": resigned, "hash": "old"} for n in range(99)]
+    rendered.clear()
+    answer = poll(client, [*copies, tasks])
+    assert answer.status_code == 200
+    swaps = soup(answer.data).select("[hx-swap-oob]")
+    # Every id that showed something else is swapped; the one already current is not.
+    assert [swap["id"] for swap in swaps] == [copy["id"] for copy in copies]
+    assert rendered.count("partials/tasks.html") == 1
+    assert convex.batched() == ["tasks:list"]
+
+
+def test_a_poll_whose_answer_would_exceed_the_limit_is_refused(
+    app: Flask, client: FlaskClient, convex: FakeConvex, rendered: list[str]
+) -> None:
+    app.config["CONVEX_LIVE_MAX_ANSWER"] = 10_000
+    convex.data["tasks:list"] = [{"text": "x" * 100}] * 10  # about 1.2 kB per fragment
+    tasks, count = fragments_of(client.get("/").data)
+    rendered.clear()
+    fits = [{**tasks, "id": f"copy-{n}", "hash": "old"} for n in range(5)]
+    assert poll(client, fits).status_code == 200
+    too_many = [{**tasks, "id": f"copy-{n}", "hash": "old"} for n in range(499)]
+    answer = poll(client, [*too_many, count])
+    assert answer.status_code == 413
+    assert b"CONVEX_LIVE_MAX_ANSWER" in answer.data
+    assert rendered.count("partials/tasks.html") == 2  # once per poll
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
@@ -241,6 +274,23 @@ def test_a_malformed_poll_is_refused(
     assert answer.status_code == 400
     assert problem in answer.data
     assert not convex.batches.called
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ('{"fragments": ' + "[" * 100_000 + "]" * 100_000 + "}", b"nested too deeply"),
+        ('{"fragments": [', b"Not valid JSON"),
+    ],
+    ids=["100000-levels", "truncated"],
+)
+def test_a_poll_that_is_not_json_is_refused_saying_why(
+    client: FlaskClient, convex: FakeConvex, data: str, problem: bytes
+) -> None:
+    headers = {**same_site_headers(client), "Content-Type": "application/json"}
+    answer = client.post("/_convex/poll", data=data, headers=headers)
+    assert answer.status_code == 400
+    assert problem in answer.data
 
 
 def test_a_poll_without_the_csrf_token_is_refused(client: FlaskClient, convex: FakeConvex) -> None:
