@@ -31,6 +31,7 @@ from flask_convex import (
     revalidate_path,
     server_action,
 )
+from flask_convex.actions import MAYBE_SAVED
 
 TASKS = [{"_id": "t1", "text": "Buy milk"}]
 
@@ -243,6 +244,69 @@ def test_any_other_failure_is_an_error_fragment_and_nothing_is_swapped(
     assert alert.get_text() == "Something went wrong. Please try again."
     assert soup(answer.data).select("[hx-swap-oob]") == []
     assert convex.batches.call_count == 1
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+@pytest.mark.parametrize(
+    "lost", [httpx.ReadTimeout("timed out"), httpx.RemoteProtocolError("Server disconnected")]
+)
+def test_a_write_whose_answer_was_lost_says_it_may_have_been_saved(
+    app: Flask, client: FlaskClient, convex: FakeConvex, lost: Exception, htmx: bool
+) -> None:
+    app.post("/tasks")(server_action(form="partials/task_form.html")(create_task))
+    convex.mutation_route.side_effect = lost
+    answer = post(client, "/tasks", {"text": "Walk dog"}, **(HTMX if htmx else {}))
+    assert answer.status_code == 504
+    page = soup(answer.data)
+    assert page.select_one("p.error").get_text() == MAYBE_SAVED  # type: ignore[union-attr]
+    assert "Reload the page to check" in MAYBE_SAVED
+    assert convex.mutation_route.call_count == 1
+
+
+def test_a_failure_after_a_write_never_invites_a_retry(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    @app.post("/tasks")
+    @server_action
+    def add_then_fail() -> None:
+        create_task()
+        raise RuntimeError("the view broke after saving")
+
+    answer = post(client, "/tasks", {"text": "Walk dog"}, **HTMX)
+    assert answer.status_code == 500
+    assert soup(answer.data).select_one("[role=alert]").get_text() == MAYBE_SAVED  # type: ignore[union-attr]
+    assert convex.data["tasks:list"][-1]["text"] == "Walk dog"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["/done\r\nSet-Cookie: stolen=1", "/\t/evil.example", "/done\x00", "http://[bad"],
+)
+def test_an_unsafe_next_after_a_write_falls_back_to_a_safe_redirect(
+    app: Flask, client: FlaskClient, convex: FakeConvex, next_url: str
+) -> None:
+    app.post("/tasks")(server_action(create_task))
+    fields = {"text": "Walk dog", "next": next_url}
+    answer = post(client, "/tasks", fields, Referer="http://localhost/compose")
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "http://localhost/compose"
+    assert "stolen" not in str(answer.headers)
+    assert convex.mutation_route.call_count == 1
+
+
+def test_a_failing_page_behind_a_failed_form_still_shows_the_form(
+    app: Flask, client: FlaskClient, convex: FakeConvex, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.post("/tasks")(server_action(form="partials/task_form.html")(create_task))
+
+    @app.get("/compose")
+    def compose() -> str:
+        raise RuntimeError("the page cannot render now")
+
+    answer = post(client, "/tasks", {"text": "   "}, Referer="http://localhost/compose")
+    assert answer.status_code == 422
+    assert soup(answer.data).select_one("p.error").get_text() == "Task text is required"  # type: ignore[union-attr]
+    assert "the page cannot render now" in caplog.text
 
 
 def test_a_bug_in_the_view_is_logged_and_shown_in_the_form(
