@@ -11,14 +11,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from _local import call, decode_ts
+from _local import call, decode_ts, eventually
 from joserfc.jwk import RSAKey
 
 from flask_convex.local import (
@@ -33,13 +32,6 @@ pytestmark = pytest.mark.integration
 
 def query_ts(url: str) -> int:
     return decode_ts(httpx.post(f"{url}/api/query_ts").json()["ts"])
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_start_serves_on_a_free_port_and_sigterm_exits_cleanly(convex_functions_dir: Path) -> None:
@@ -80,6 +72,41 @@ def test_a_broken_functions_directory_fails_start_with_the_build_error(tmp_path:
         LocalDeployment(tmp_path).start()
 
 
+def test_node_builtins_need_use_node(tmp_path: Path) -> None:
+    (tmp_path / "files.ts").write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import { queryGeneric } from "convex/server";\n'
+        "export const read = queryGeneric({ args: {}, handler: async () => "
+        'readFileSync("/etc/hostname", "utf8") });\n'
+    )
+    with pytest.raises(LocalDeploymentError) as refused:
+        LocalDeployment(tmp_path).start()
+    assert 'Could not resolve "node:fs"' in str(refused.value)
+    assert 'using Node APIs from a file without the "use node" directive' in str(refused.value)
+
+
+def test_a_use_node_file_may_export_only_actions(tmp_path: Path) -> None:
+    (tmp_path / "files.ts").write_text(
+        '"use node";\n'
+        'import { readFileSync } from "node:fs";\n'
+        'import { actionGeneric, queryGeneric } from "convex/server";\n'
+        "export const hostname = actionGeneric({ args: {}, handler: async () => "
+        'readFileSync("/etc/hostname", "utf8") });\n'
+        "export const list = queryGeneric({ args: {}, handler: async () => [] });\n"
+    )
+    with pytest.raises(LocalDeploymentError) as refused:
+        LocalDeployment(tmp_path).start()
+    assert (
+        "`list` defined in `files.js` is a Query function. Only actions can be defined in Node.js."
+        in str(refused.value)
+    )
+    (tmp_path / "files.ts").write_text(
+        (tmp_path / "files.ts").read_text().replace("export const list", "const list")
+    )
+    with LocalDeployment(tmp_path) as deployment:
+        assert call(deployment.url, "action", "files:hostname")["status"] == "success"
+
+
 def test_data_survives_restart_and_timestamps_keep_increasing(
     convex_functions_dir: Path, tmp_path: Path
 ) -> None:
@@ -114,6 +141,28 @@ def test_kill_9_loses_no_acknowledged_commit(convex_functions_dir: Path, tmp_pat
         assert query_ts(restarted.url) > crashed_ts
         new_id = call(restarted.url, "mutation", "counter:addNote", {"text": "after"})["value"]
         assert new_id not in json.dumps(notes)
+
+
+def test_a_second_deployment_on_the_same_data_file_is_refused(
+    convex_functions_dir: Path, tmp_path: Path
+) -> None:
+    data_file = tmp_path / "data.jsonl"
+    with LocalDeployment(convex_functions_dir, data_file=data_file) as owner:
+        second = LocalDeployment(convex_functions_dir, data_file=data_file)
+        with pytest.raises(LocalDeploymentError, match=rf"in use .*\(pid {owner.pid}\)"):
+            second.start()
+        call(owner.url, "mutation", "counter:addNote", {"text": "kept"})
+        pid = owner.pid
+    assert pid is not None
+    # Released on stop, and a lock left by a killed owner is taken over.
+    killed = LocalDeployment(convex_functions_dir, data_file=data_file)
+    killed.start()
+    assert killed.pid is not None
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    killed.stop()
+    with LocalDeployment(convex_functions_dir, data_file=data_file) as restarted:
+        assert call(restarted.url, "query", "counter:notes")["value"] == ["kept"]
 
 
 def test_reset_wipes_the_data_file_too(convex_functions_dir: Path, tmp_path: Path) -> None:
