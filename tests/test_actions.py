@@ -11,8 +11,11 @@ import pytest
 import respx
 from flask import Flask, make_response, render_template_string, request
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from live_pages import (
     HTMX,
+    JSON_VALUES,
     URL,
     FakeConvex,
     ThrownError,
@@ -430,3 +433,44 @@ def test_against_the_local_deployment_one_action_shows_the_change(convex_url: st
 def test_templates_render_outside_requests_too(app: Flask) -> None:
     with app.app_context():
         assert render_template_string("{{ 1 + 1 }}") == "2"
+
+
+# Properties: no form, however strange, makes an action fail with a 5xx
+
+URLS = st.tuples(
+    st.sampled_from(["", "/", "//", "/\\", "http://localhost/", "https://localhost/"]),
+    st.text(st.sampled_from("a/\\\r\n\t\x00 :@.%[]"), max_size=10),
+)
+FIELDS = st.fixed_dictionaries(
+    {"text": st.text(max_size=30)},
+    optional={
+        "next": URLS.map("".join),
+        "_convex_live": st.one_of(JSON_VALUES.map(json.dumps), st.text(max_size=30)),
+    },
+)
+
+
+@pytest.fixture
+def form_action(app: Flask) -> None:
+    """The action under test, registered before the client's first request."""
+    app.post("/tasks")(server_action(form="partials/task_form.html")(create_task))
+
+
+@pytest.mark.usefixtures("form_action")
+@settings(
+    max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(
+    fields=FIELDS,
+    extra=st.dictionaries(st.text(max_size=8), st.text(max_size=30), max_size=3),
+    headers=st.sampled_from([{}, HTMX, {"Referer": "http://localhost/"}]),
+)
+def test_no_form_makes_an_action_fail(
+    client: FlaskClient,
+    convex: FakeConvex,
+    fields: dict[str, str],
+    extra: dict[str, str],
+    headers: dict[str, str],
+) -> None:
+    answer = post(client, "/tasks", {**extra, **fields}, **headers)
+    assert answer.status_code < 500

@@ -12,8 +12,11 @@ import pytest
 import respx
 from flask import Flask, render_template_string, request, template_rendered
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from live_pages import (
+    JSON_VALUES,
     TOKEN,
     URL,
     FakeConvex,
@@ -482,3 +485,38 @@ def test_pollers_with_different_tokens_never_share(
     poll(client, fragments, **{"X-Token": "bob"})
     sent = [call.request.headers["Authorization"] for call in convex.batches.calls[1:]]
     assert sent == ["Bearer alice", "Bearer bob"]
+
+
+# Properties: no poll body, however strange, makes the server fail
+
+FRAGMENT_LISTS = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={"id": JSON_VALUES | st.text(), "ref": JSON_VALUES, "hash": JSON_VALUES}
+    ),
+    max_size=4,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    body=st.one_of(
+        JSON_VALUES.map(json.dumps),
+        JSON_VALUES.map(lambda fragments: json.dumps({"fragments": fragments})),
+        FRAGMENT_LISTS.map(lambda fragments: json.dumps({"fragments": fragments})),
+        st.binary(max_size=64),
+    ),
+    keep=st.lists(st.integers(0, 1), max_size=3),
+)
+def test_no_poll_body_makes_the_server_fail(
+    client: FlaskClient, convex: FakeConvex, body: str | bytes, keep: list[int]
+) -> None:
+    page = fragments_of(client.get("/").data)
+    headers = {**same_site_headers(client), "Content-Type": "application/json"}
+    assert client.post("/_convex/poll", data=body, headers=headers).status_code < 500
+    # Real references mixed with made-up ones and changed hashes.
+    mixed = [{**page[index], "hash": "x"} for index in keep] + [
+        {"id": "a", "ref": str(body)[:40], "hash": ""}
+    ]
+    assert (
+        client.post("/_convex/poll", json={"fragments": mixed}, headers=headers).status_code < 500
+    )
