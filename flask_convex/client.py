@@ -1,4 +1,4 @@
-"""Calls a Convex deployment's HTTP API over one pooled httpx client; knows nothing of Flask."""
+"""Calls a Convex deployment's HTTP API over pooled keep-alive connections; knows no Flask."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
-from .deadline import within
+from .connections import ConnectionPool
 from .errors import (
     ConvexAuthError,
     ConvexConnectionError,
@@ -22,7 +24,7 @@ from .errors import (
     ConvexOutcomeUnknownError,
     ConvexRequestError,
 )
-from .values import JsonValue, decode, parse_json
+from .values import JsonValue, decode, may_hold_lone_surrogates, parse_json
 
 Kind = Literal["query", "mutation", "action"]
 
@@ -30,6 +32,7 @@ _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """Failures that leave before the request does: a write can safely be tried again."""
 
 function_logger: Final = logging.getLogger("flask_convex.functions")
+request_logger: Final = logging.getLogger("flask_convex.requests")
 _LOG_LEVELS: Final = {
     "[LOG]": logging.INFO,
     "[INFO]": logging.INFO,
@@ -92,16 +95,14 @@ class Outcome:
 
 
 class Transport:
-    """Sends function calls to Convex deployments and turns answers into values or errors.
+    """Sends function calls to Convex deployments and turns answers into values or errors."""
 
-    `timeout` is the seconds a whole call may take, connect to last byte, retry
-    included, when `http` comes from `deadline.bounded_client`.
-    """
-
-    def __init__(self, http: httpx.Client, client_id: str, timeout: float | None = None) -> None:
+    def __init__(self, http: ConnectionPool, client_id: str) -> None:
         self.http = http
-        self.timeout = timeout
-        self._headers = {"Content-Type": "application/json", "Convex-Client": client_id}
+        self._headers = [
+            (b"Content-Type", b"application/json"),
+            (b"Convex-Client", client_id.encode()),
+        ]
 
     def call(
         self, url: str, kind: Kind, path: str, args: dict[str, JsonValue], token: str | None
@@ -112,8 +113,8 @@ class Transport:
         ConvexOutcomeUnknownError; it is never retried.
         """
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer = self._post(f"{url}/api/{kind}", body, token, write=kind != "query")
-        return _outcome(answer, path)
+        answer, values = self._post(url, kind, body, token, write=kind != "query")
+        return _outcome(answer, values, path)
 
     def query_batch(
         self,
@@ -128,41 +129,55 @@ class Transport:
                 for path, args in queries
             ]
         }
-        answer = self._post(f"{url}/api/query_batch", body, token, write=False)
+        answer, values = self._post(url, "query_batch", body, token, write=False)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
-        return [_outcome(result, path) for result, (path, _) in zip(results, queries, strict=True)]
+        plain = values["results"] if values is not None else [None] * len(results)
+        return [
+            _outcome(result, result_values, path)
+            for result, result_values, (path, _) in zip(results, plain, queries, strict=True)
+        ]
 
-    def _post(self, endpoint: str, body: object, token: str | None, *, write: bool) -> Any:
+    def _post(
+        self, url: str, kind: str, body: object, token: str | None, *, write: bool
+    ) -> tuple[Any, Any]:
+        """The answer as JSON, and again as Convex values when it holds no encoded ones.
+
+        Decoding a value without `$`-keyed objects ($integer, $bytes, $float) only
+        copies it; parsing the answer twice is the cheaper copy.
+        """
         headers = self._headers
         if token:
-            headers = {**headers, "Authorization": f"Bearer {token}"}
-        content = json.dumps(body, separators=(",", ":"), allow_nan=False)
-        with within(self.timeout):
-            response = self._send(endpoint, content, headers, write=write, retry=not write)
-        if response.status_code != 200:
-            raise _request_error(response)
+            headers = [*headers, (b"Authorization", f"Bearer {token}".encode())]
+        content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        request = httpcore.Request(b"POST", _api_url(url, kind), headers=headers, content=content)
         try:
-            return parse_json(response.content)
+            response = self._send(request, retry=not write)
+        except httpx.HTTPError as error:
+            raise _connection_error(f"{url}/api/{kind}", error, write=write) from error
+        answer = response.read()
+        request_logger.debug("POST %s/api/%s: %d", url, kind, response.status)
+        if response.status != 200:
+            raise _request_error(response.status, answer)
+        try:
+            parsed = parse_json(answer)
         except ValueError as error:
             if write:
-                raise ConvexOutcomeUnknownError(
-                    f"{endpoint} answered with unreadable JSON: the call may have run"
-                ) from error
+                message = f"{url}/api/{kind} answered unreadable JSON: the call may have run"
+                raise ConvexOutcomeUnknownError(message) from error
             raise ConvexRequestError(
                 200, "BadResponse", f"the answer is not JSON: {error}"
             ) from error
+        return parsed, _plain_values(answer) if isinstance(parsed, dict) else None
 
-    def _send(
-        self, endpoint: str, content: str, headers: dict[str, str], *, write: bool, retry: bool
-    ) -> httpx.Response:
+    def _send(self, request: httpcore.Request, *, retry: bool) -> httpcore.Response:
         try:
-            return self.http.post(endpoint, content=content, headers=headers)
-        except httpx.HTTPError as error:
-            if retry and isinstance(error, httpx.ConnectError | httpx.RemoteProtocolError):
-                return self._send(endpoint, content, headers, write=write, retry=False)
-            raise _connection_error(endpoint, error, write=write) from error
+            return self.http.handle_request(request)
+        except (httpx.ConnectError, httpx.RemoteProtocolError):
+            if not retry:
+                raise
+            return self._send(request, retry=False)
 
 
 def _connection_error(endpoint: str, error: httpx.HTTPError, *, write: bool) -> ConvexFlaskError:
@@ -177,17 +192,49 @@ def _connection_error(endpoint: str, error: httpx.HTTPError, *, write: bool) -> 
     return ConvexConnectionError(f"Cannot reach {endpoint}: {error}")
 
 
-def _request_error(response: httpx.Response) -> ConvexRequestError:
+@lru_cache(maxsize=256)
+def _api_url(url: str, kind: str) -> httpcore.URL:
+    return httpcore.URL(f"{url}/api/{kind}")
+
+
+def _plain_values(answer: bytes) -> Any:
+    """`answer` parsed as Convex values if it holds only plain JSON ones, else None.
+
+    Convex numbers are floats and its field names were checked when stored, so
+    without `$`-keyed objects or integers decoding would return an equal copy.
+    A possible lone surrogate takes the decoding path, whose strings are made safe.
+    """
+    if b'"$' in answer or may_hold_lone_surrogates(answer):
+        return None
     try:
-        body = parse_json(response.content)
+        return json.loads(answer, parse_int=_no_int)
+    except ValueError:
+        return None
+
+
+def _no_int(text: str) -> float:
+    raise ValueError(f"{text} is an integer, not a Convex number")
+
+
+def _request_error(status: int, answer: bytes) -> ConvexRequestError:
+    try:
+        body = parse_json(answer)
         code, message = str(body["code"]), str(body["message"])
     except (ValueError, KeyError, TypeError):
-        code, message = response.reason_phrase or "HTTPError", response.text[:500]
-    kind = ConvexAuthError if response.status_code == 401 else ConvexRequestError
-    return kind(response.status_code, code, message)
+        code, message = _status_phrase(status), answer.decode("utf-8", "replace")[:500]
+    kind = ConvexAuthError if status == 401 else ConvexRequestError
+    return kind(status, code, message)
 
 
-def _outcome(answer: Any, path: str) -> Outcome:
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTPError"
+
+
+def _outcome(answer: Any, values: Any, path: str) -> Outcome:
+    """`answer`'s outcome; `values` is the same answer already decoded, or None."""
     if not isinstance(answer, dict):
         return Outcome(error=ConvexRequestError(200, "BadResponse", "not a JSON object"))
     log_lines = answer.get("logLines") or []
@@ -196,7 +243,8 @@ def _outcome(answer: Any, path: str) -> Outcome:
     try:
         if status == "success":
             raw = answer.get("value")
-            return Outcome(value=decode(raw), raw=raw)
+            value = decode(raw) if values is None else values.get("value")
+            return Outcome(value=value, raw=raw)
         if status == "error":
             message = str(answer.get("errorMessage", ""))
             if "errorData" in answer:

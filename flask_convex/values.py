@@ -19,7 +19,14 @@ from convex.values import JsonValue, convex_to_json, json_to_convex
 
 from .errors import ConvexValueError
 
-__all__ = ["JsonValue", "args_key", "decode", "encode_args", "parse_json"]
+__all__ = [
+    "JsonValue",
+    "args_key",
+    "decode",
+    "encode_args",
+    "may_hold_lone_surrogates",
+    "parse_json",
+]
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
@@ -64,12 +71,17 @@ def parse_json(content: bytes) -> Any:
     """
     try:
         value = json.loads(content)
-        # Lone surrogates come only from \\u escapes or from CESU-8 bytes ED A0..ED BF.
-        if b"\\u" in content or b"\xed" in content:
+        if may_hold_lone_surrogates(content):
             value = _valid_text(value)
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
     return value
+
+
+def may_hold_lone_surrogates(content: bytes) -> bool:
+    """Whether JSON text might read into a lone surrogate; False means it cannot."""
+    # Only from \\u escapes, or from the CESU-8 bytes ED A0..ED BF that JSON decoding lets by.
+    return b"\\u" in content or b"\xed" in content
 
 
 def args_key(encoded: JsonValue) -> str:

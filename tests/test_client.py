@@ -24,16 +24,17 @@ from flask_convex import (
     __version__,
 )
 from flask_convex.client import Transport, check_deployment_url
-from flask_convex.deadline import bounded_client
+from flask_convex.connections import ConnectionPool
 
 URL = "https://happy-otter-123.convex.cloud"
 
 
 @pytest.fixture
 def transport() -> Iterator[Transport]:
-    """A transport on its own pooled client, outside any Flask app."""
-    with httpx.Client() as http:
-        yield Transport(http, f"flask-convex-{__version__}")
+    """A transport on its own connection pool, outside any Flask app."""
+    pool = ConnectionPool(timeout=5)
+    yield Transport(pool, f"flask-convex-{__version__}")
+    pool.close()
 
 
 def answer(router: respx.MockRouter, response: httpx.Response | Exception) -> respx.Route:
@@ -255,11 +256,10 @@ def test_a_timeout_is_a_connection_error(
         query(transport)
 
 
-def test_a_deadline_bounds_the_whole_call_against_a_trickling_server() -> None:
+def test_the_timeout_bounds_the_whole_call_against_a_trickling_server() -> None:
     # Every byte arrives well within the timeout; the whole answer, seconds after it.
-    limits = httpx.Limits()
-    with stub_thread(trickle=0.05) as (stub, url), bounded_client(0.5, limits) as http:
-        transport = Transport(http, "flask-convex-test", timeout=0.5)
+    with stub_thread(trickle=0.05) as (stub, url):
+        transport = Transport(ConnectionPool(timeout=0.5), "flask-convex-test")
         with pytest.raises(ConvexConnectionError, match="did not answer in time") as caught:
             query(transport, url=url)
         assert not isinstance(caught.value, ConvexOutcomeUnknownError)
