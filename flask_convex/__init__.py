@@ -29,6 +29,7 @@ from .fetch import (
     fetch_query,
 )
 from .functions import FunctionReference, api
+from .paginated import PaginatedPreloaded, preload_paginated_query
 from .preload import (
     Preloaded,
     apreloaded_query_result,
@@ -50,6 +51,7 @@ __all__ = [
     "ConvexValueError",
     "FunctionReference",
     "LiveReferenceError",
+    "PaginatedPreloaded",
     "Preloaded",
     "TokenIssuer",
     "__version__",
@@ -65,6 +67,7 @@ __all__ = [
     "fetch_query",
     "jwks_data_uri",
     "limit_body",
+    "preload_paginated_query",
     "preload_query",
     "preloaded_query_result",
     "revalidate",
