@@ -18,6 +18,7 @@ import { convexTest } from "convex-test";
 import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
+import { generateTypeScript, writePythonModule } from "./codegen.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { rememberResponse } from "./store.mjs";
@@ -53,8 +54,10 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 export class Runtime {
   #latestTs = 0n;
 
-  constructor({ functionsDir, buildRoot, dataFile, adminKey }) {
+  constructor({ functionsDir, buildRoot, dataFile, adminKey, codegen = false, pythonApi = null }) {
     this.functionsDir = path.resolve(functionsDir);
+    this.codegen = codegen;
+    this.pythonApi = pythonApi;
     this.buildRoot = buildRoot;
     this.dataFile = dataFile;
     this.adminKey = adminKey;
@@ -109,8 +112,11 @@ export class Runtime {
 
   async build() {
     const buildId = ++this.buildCount;
+    // `_generated/` first: the functions import it.
+    if (this.codegen) await generateTypeScript(this.functionsDir, this.buildRoot);
     const modules = await buildFunctions(this.functionsDir, this.buildRoot, buildId);
     removeOldBuilds(this.buildRoot, buildId);
+    if (this.pythonApi !== null) writePythonModule(this.pythonApi, modules);
     return {
       modules,
       schema: modules.get("schema")?.default,
