@@ -19,7 +19,6 @@ from flask.typing import ResponseReturnValue
 from flask_convex import (
     Convex,
     ConvexError,
-    api,
     fetch_mutation,
     fetch_query,
     preload_query,
@@ -29,6 +28,7 @@ from flask_convex import (
 )
 
 from . import users
+from .convex_api import TasksId, api
 
 LIST: Final = "default"
 """The task list every page shows, as in the seed's `{ list: "default" }`."""
@@ -78,7 +78,7 @@ def add_task() -> None:
 @server_action
 def toggle_task(task_id: str) -> None:
     """Mark a task done or not done."""
-    fetch_mutation(api.tasks.toggle, {"id": task_id})
+    fetch_mutation(api.tasks.toggle, {"id": TasksId(task_id)})
     revalidate(api.tasks.list)
 
 
@@ -86,7 +86,7 @@ def toggle_task(task_id: str) -> None:
 @server_action
 def remove_task(task_id: str) -> None:
     """Delete a task."""
-    fetch_mutation(api.tasks.remove, {"id": task_id})
+    fetch_mutation(api.tasks.remove, {"id": TasksId(task_id)})
     revalidate(api.tasks.list)
 
 

@@ -26,7 +26,7 @@ from .fetch import (
     fetch_mutation,
     fetch_query,
 )
-from .functions import FunctionReference, api
+from .functions import FunctionReference, NoArgs, api
 from .preload import (
     Preloaded,
     apreloaded_query_result,
@@ -47,6 +47,7 @@ __all__ = [
     "ConvexValueError",
     "FunctionReference",
     "LiveReferenceError",
+    "NoArgs",
     "Preloaded",
     "TokenIssuer",
     "__version__",

@@ -32,6 +32,7 @@ from flask_convex.local import (
     LocalDeployment,
     LocalDeploymentError,
     PortInUseError,
+    codegen,
     parse_env_pairs,
 )
 
@@ -76,7 +77,16 @@ def _local_deployment(app: Flask, port: int, watch: bool, env: Iterable[str]) ->
         watch=watch,
         env=functions_env,
         echo=True,
+        codegen=watch,
+        python_api=_python_api(app) if watch else None,
     )
+
+
+def _python_api(app: Flask) -> Path | None:
+    configured = app.config.get("CONVEX_PYTHON_API", "")
+    if configured is None:
+        return None
+    return Path(configured) if configured else Path(app.root_path) / "convex_api.py"
 
 
 def _start_quietly(deployment: LocalDeployment) -> str:
@@ -193,6 +203,16 @@ def _local_banner(deployment: LocalDeployment) -> list[tuple[str, str]]:
         ("Convex", f"{deployment.url} (functions in {deployment.functions_dir})"),
         ("Data", f"{data} (to start empty: stop, delete the file, start again)"),
     ]
+
+
+@convex_cli.command("codegen")
+@with_appcontext
+def codegen_command() -> None:
+    """Write convex/_generated/ (as `npx convex codegen`) and the typed Python references."""
+    try:
+        click.echo(codegen(_functions_dir(current_app), _python_api(current_app)), nl=False)
+    except LocalDeploymentError as error:
+        raise click.ClickException(str(error)) from error
 
 
 @convex_cli.command("auth-config")

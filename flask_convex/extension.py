@@ -43,6 +43,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     # Environment variables for the local deployment's functions (`flask convex local`
     # and `dev`): a dict, as `npx convex env set`; `--env KEY=VALUE` options override it.
     "CONVEX_LOCAL_ENV": None,
+    # The typed Python references `flask convex codegen` writes; "" means
+    # <app root>/convex_api.py, None turns them off.
+    "CONVEX_PYTHON_API": "",
     # The built-in JWT issuer for flask-login users (see flask_convex.auth): its iss
     # claim (the app's public URL); None leaves the issuer off.
     "CONVEX_AUTH_ISSUER": None,

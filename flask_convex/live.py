@@ -118,7 +118,7 @@ class Refresh:
 
 
 def live_fragment(
-    preloaded: Preloaded, partial: str, *, tag: str = "div", css_class: str = ""
+    preloaded: Preloaded[Any], partial: str, *, tag: str = "div", css_class: str = ""
 ) -> Markup:
     """Render `partial` with the preloaded value as `value`, in a wrapper that keeps it live.
 
@@ -208,7 +208,7 @@ def refresh(
     generation = recent.generation
     swaps: list[Markup] = []
     rejected = 0
-    pending: list[tuple[PageFragment, LiveRef, Preloaded]] = []
+    pending: list[tuple[PageFragment, LiveRef, Preloaded[Any]]] = []
     for fragment in fragments:
         try:
             ref = LiveRef.load(fragment.ref)

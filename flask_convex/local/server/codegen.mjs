@@ -146,7 +146,7 @@ export function pythonModule(modules) {
       const typeName = pascal(`${modulePath} ${name}`);
       const args = JSON.parse(func.exportArgs());
       const returns = JSON.parse(func.exportReturns());
-      const argsType = args.type === "object" ? types.typedDict(`${typeName}Args`, args.value) : "Any";
+      const argsType = args.type !== "object" ? "Any" : Object.keys(args.value).length === 0 ? "NoArgs" : types.typedDict(`${typeName}Args`, args.value);
       const returnsType = returns === null ? "Any" : types.alias(`${typeName}Returns`, returns, `${typeName}Returns`);
       let branch = tree;
       for (const part of modulePath.split("/")) branch = branch[part] ??= {};
@@ -182,7 +182,7 @@ export function pythonModule(modules) {
     "# ruff: noqa",
     "from typing import Any, Final, Literal, NewType, NotRequired, TypedDict, TypeAlias, Union",
     "",
-    "from flask_convex import ConvexInt64, FunctionReference",
+    "from flask_convex import ConvexInt64, FunctionReference, NoArgs",
     "",
     ...types.lines,
     ...classes.flatMap((source) => ["", source, ""]),
@@ -230,7 +230,7 @@ class PythonTypes {
   typedDict(name, fields, docstring = null) {
     const entries = Object.entries(fields).map(([key, { fieldType, optional }]) => {
       const type = this.type(fieldType, `${name}${pascal(key)}`);
-      return `    ${JSON.stringify(key)}: ${optional ? `NotRequired[${type}]` : type},`;
+      return `        ${JSON.stringify(key)}: ${optional ? `NotRequired[${type}]` : type},`;
     });
     const typedDict = this.unique(name);
     this.lines.push(`${typedDict} = TypedDict(`, `    ${JSON.stringify(typedDict)},`, "    {", ...entries, "    },", ")");
