@@ -11,6 +11,9 @@ from flask_convex import ConvexInt64, FunctionReference, NoArgs
 TasksId = NewType("TasksId", str)
 """An Id of a document of table "tasks"."""
 
+HistoryId = NewType("HistoryId", str)
+"""An Id of a document of table "history"."""
+
 TasksDoc = TypedDict(
     "TasksDoc",
     {
@@ -23,6 +26,56 @@ TasksDoc = TypedDict(
     },
 )
 """A document of table "tasks"."""
+
+HistoryDoc = TypedDict(
+    "HistoryDoc",
+    {
+        "_id": HistoryId,
+        "_creationTime": float,
+        "text": str,
+    },
+)
+"""A document of table "history"."""
+
+HistoryAddArgs = TypedDict(
+    "HistoryAddArgs",
+    {
+        "text": str,
+    },
+)
+
+HistoryListArgsPaginationOpts = TypedDict(
+    "HistoryListArgsPaginationOpts",
+    {
+        "numItems": Any,
+        "cursor": Union[str, None],
+        "endCursor": NotRequired[Union[str, None]],
+        "id": NotRequired[Any],
+        "maximumRowsRead": NotRequired[Any],
+        "maximumBytesRead": NotRequired[Any],
+    },
+)
+
+HistoryListArgs = TypedDict(
+    "HistoryListArgs",
+    {
+        "paginationOpts": HistoryListArgsPaginationOpts,
+    },
+)
+
+HistoryRemoveArgs = TypedDict(
+    "HistoryRemoveArgs",
+    {
+        "id": HistoryId,
+    },
+)
+
+HistorySeedArgs = TypedDict(
+    "HistorySeedArgs",
+    {
+        "count": Any,
+    },
+)
 
 TasksCreateArgs = TypedDict(
     "TasksCreateArgs",
@@ -54,6 +107,27 @@ TasksToggleArgs = TypedDict(
 )
 
 
+class _HistoryModule:
+    """api.history."""
+
+    add: Final[FunctionReference[HistoryAddArgs, Any]] = FunctionReference(
+        ("history", "add")
+    )
+    """The mutation "history:add"."""
+    list: Final[FunctionReference[HistoryListArgs, Any]] = FunctionReference(
+        ("history", "list")
+    )
+    """The query "history:list"."""
+    remove: Final[FunctionReference[HistoryRemoveArgs, Any]] = FunctionReference(
+        ("history", "remove")
+    )
+    """The mutation "history:remove"."""
+    seed: Final[FunctionReference[HistorySeedArgs, Any]] = FunctionReference(
+        ("history", "seed")
+    )
+    """The mutation "history:seed"."""
+
+
 class _TasksModule:
     """api.tasks."""
 
@@ -78,6 +152,7 @@ class _TasksModule:
 class _Api:
     """The app's public Convex functions."""
 
+    history: Final[_HistoryModule] = _HistoryModule()
     tasks: Final[_TasksModule] = _TasksModule()
 
 

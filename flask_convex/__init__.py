@@ -27,6 +27,7 @@ from .fetch import (
     fetch_query,
 )
 from .functions import FunctionReference, NoArgs, api
+from .paginated import PaginatedPreloaded, preload_paginated_query
 from .preload import (
     Preloaded,
     apreloaded_query_result,
@@ -48,6 +49,7 @@ __all__ = [
     "FunctionReference",
     "LiveReferenceError",
     "NoArgs",
+    "PaginatedPreloaded",
     "Preloaded",
     "TokenIssuer",
     "__version__",
@@ -62,6 +64,7 @@ __all__ = [
     "fetch_mutation",
     "fetch_query",
     "jwks_data_uri",
+    "preload_paginated_query",
     "preload_query",
     "preloaded_query_result",
     "revalidate",
