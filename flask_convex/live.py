@@ -11,6 +11,7 @@ seconds share one call (see `recent`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 
 from . import __about__
@@ -165,7 +166,8 @@ def lazy_fragment(
 def outcome_hash(outcome: Outcome) -> str:
     """A short digest of what a fragment shows, equal for equal values."""
     if outcome.error is None:
-        text = args_key(outcome.raw)
+        # As Convex sent it: equal values come back with their fields in the same order.
+        text = json.dumps(outcome.raw, separators=(",", ":"))
     else:
         text = f"!{type(outcome.error).__name__}:{outcome.error}"
     return blake2b(text.encode(), digest_size=12).hexdigest()
@@ -344,7 +346,7 @@ def _new_element_id(ref: LiveRef) -> str:
     return f"convex-{digest}" if count == 1 else f"convex-{digest}-{count}"
 
 
-def _serializer() -> URLSafeTimedSerializer:
+def _serializer() -> _Signing:
     secret = current_app.secret_key
     if not secret:
         raise ConvexConfigError(
@@ -353,7 +355,27 @@ def _serializer() -> URLSafeTimedSerializer:
     return _serializer_for(secret)
 
 
+class _Signing:
+    """itsdangerous's URL-safe timed serializer with its signer made once.
+
+    `URLSafeTimedSerializer.dumps` and `loads` make a signer, and so derive its key,
+    on every call; a page signs each of its fragments and a poll verifies them all.
+    """
+
+    def __init__(self, secret: str | bytes) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt=SALT)
+        signer = self._serializer.make_signer()
+        assert isinstance(signer, TimestampSigner)
+        self._signer = signer
+
+    def dumps(self, value: object) -> str:
+        return self._signer.sign(self._serializer.dump_payload(value)).decode()
+
+    def loads(self, signed: str, max_age: int | None) -> Any:
+        return self._serializer.load_payload(self._signer.unsign(signed, max_age=max_age))
+
+
 @lru_cache(maxsize=8)
-def _serializer_for(secret: str | bytes) -> URLSafeTimedSerializer:
-    """One serializer per secret: building one costs as much as signing with it."""
-    return URLSafeTimedSerializer(secret, salt=SALT)
+def _serializer_for(secret: str | bytes) -> _Signing:
+    """One signer per secret: building one costs as much as signing with it."""
+    return _Signing(secret)
