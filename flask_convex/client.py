@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -78,6 +80,8 @@ class Outcome:
     value: Any = None
     error: ConvexFlaskError | None = None
     raw: JsonValue = None
+    ts: int | None = None
+    """The Convex timestamp of the snapshot a query batch read, when Convex says it."""
 
     def unwrap(self) -> Any:
         """The value, or raise the error."""
@@ -107,7 +111,10 @@ class Transport:
         queries: Sequence[tuple[str, dict[str, JsonValue]]],
         token: str | None,
     ) -> list[Outcome]:
-        """Run several queries at one timestamp in one request; each fails on its own."""
+        """Run several queries at one timestamp in one request; each fails on its own.
+
+        Each outcome carries the batch's timestamp (`ts`) when the deployment answers one.
+        """
         body = {
             "queries": [
                 {"path": path, "args": args, "format": "convex_encoded_json"}
@@ -118,7 +125,11 @@ class Transport:
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
-        return [_outcome(result, path) for result, (path, _) in zip(results, queries, strict=True)]
+        ts = decode_ts(answer.get("ts"))
+        return [
+            replace(_outcome(result, path), ts=ts)
+            for result, (path, _) in zip(results, queries, strict=True)
+        ]
 
     def _post(self, endpoint: str, body: object, token: str | None, *, retry: bool) -> Any:
         headers = self._headers
@@ -141,6 +152,17 @@ class Transport:
             return response.json()
         except ValueError as error:
             raise ConvexRequestError(200, "BadResponse", "the answer is not JSON") from error
+
+
+def decode_ts(encoded: object) -> int | None:
+    """A Convex timestamp (base64 of 8 little-endian bytes) as an int, None if absent or bad."""
+    if not isinstance(encoded, str):
+        return None
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        return None
+    return int.from_bytes(raw, "little") if len(raw) == 8 else None
 
 
 def _request_error(response: httpx.Response) -> ConvexRequestError:
