@@ -204,7 +204,9 @@ def test_the_built_in_issuer_mints_a_fresh_token_each_time_and_none_after_logout
     headers = same_site_headers(client)
     first = client.post("/_convex/token", json={}, headers=headers).get_json()["token"]
     second = client.post("/_convex/token", json={}, headers=headers).get_json()["token"]
-    assert isinstance(first, str) and isinstance(second, str) and first != second
+    assert isinstance(first, str)
+    assert isinstance(second, str)
+    assert first != second
     client.get("/logout")
     assert client.post("/_convex/token", json={}, headers=headers).get_json() == {"token": None}
 

@@ -3,16 +3,15 @@ polling takes over while the socket is down, and a fragment never goes back in t
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from playwright.sync_api import Page, Request, Route, WebSocketRoute, expect
 
-from example.app import create_app
-from flask_convex import current_issuer
 from flask_convex.local import LocalDeployment
 
 pytest_plugins = ("tests.example_fixtures",)
@@ -86,3 +85,131 @@ def test_an_idle_page_sends_the_app_nothing(push_url: str, new_page: Callable[..
     page.wait_for_timeout(IDLE_SECONDS * 1000)
     assert requests.sent == []
     assert page.locator("html").get_attribute("data-convex-connection") == "push"
+
+
+def test_each_user_sees_only_their_own_tasks_and_gets_no_one_elses_pushes(
+    push_url: str, new_page: Callable[..., Page]
+) -> None:
+    alice, bob = new_page(), new_page()
+    log_in(alice, push_url, "alice", "wonderland")
+    log_in(bob, push_url, "bob", "builder")
+    anonymous = open_pushing(new_page, push_url)
+    alice_requests = Requests(alice, push_url)
+
+    bob.get_by_label("New task").fill("Bob's secret")
+    bob.get_by_role("button", name="Add task").click()
+    add_over_http(push_url, "Anyone's")
+    expect(bob.locator(".task-text")).to_have_text(["Bob's secret"])
+    expect(anonymous.locator(".task-text")).to_have_text(["Anyone's"])
+    alice.get_by_label("New task").fill("Alice's secret")
+    alice.get_by_role("button", name="Add task").click()
+
+    expect(alice.locator(".task-text")).to_have_text(["Alice's secret"])
+    expect(bob.locator(".task-text")).to_have_text(["Bob's secret"])
+    expect(anonymous.locator(".task-text")).to_have_text(["Anyone's"])
+    # Alice's socket is hers: the others' changes pushed her nothing to re-render.
+    assert alice_requests.sent[0] == "POST /tasks"
+
+
+def test_after_logout_the_page_follows_the_anonymous_tasks(
+    push_url: str, new_page: Callable[..., Page]
+) -> None:
+    page = new_page()
+    log_in(page, push_url, "alice", "wonderland")
+    phone = new_page()
+    log_in(phone, push_url, "alice", "wonderland")
+    elsewhere = page.context.new_page()
+    elsewhere.goto(push_url)
+    elsewhere.get_by_role("button", name="Log out").click()
+
+    phone.get_by_label("New task").fill("From her phone")
+    phone.get_by_role("button", name="Add task").click()
+    expect(phone.locator(".task-text")).to_have_text(["From her phone"])
+    add_over_http(push_url, "Anyone's")
+
+    expect(page.locator(".task-text")).to_have_text(["Anyone's"])
+    add_over_http(push_url, "Anyone's too")
+    expect(page.locator(".task-text")).to_have_text(["Anyone's", "Anyone's too"])
+
+
+def test_while_the_socket_is_blocked_polling_takes_over_then_push_returns(
+    push_url: str, new_page: Callable[..., Page]
+) -> None:
+    blocked = True
+
+    def socket(ws: WebSocketRoute) -> None:
+        if blocked:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+    page = new_page()
+    page.route_web_socket(re.compile(r"/sync$"), socket)
+    page.goto(push_url)
+    connection = page.locator("html")
+    expect(connection).to_have_attribute("data-convex-connection", "poll")
+    requests = Requests(page, push_url)
+    add_over_http(push_url, "Polled")
+    expect(page.locator(".task-text")).to_have_text(["Polled"])
+    assert requests.polls()
+    expect(page.locator("[data-convex-ref]")).not_to_have_attribute("data-convex-stale", "")
+
+    blocked = False
+    expect(connection).to_have_attribute("data-convex-connection", "push")
+    requests.sent.clear()
+    add_over_http(push_url, "Pushed")
+    expect(page.locator(".task-text")).to_have_text(["Polled", "Pushed"])
+    assert requests.polls() == []
+
+
+def test_a_page_open_across_a_deployment_restart_catches_up(
+    push_url: str, new_page: Callable[..., Page], example_deployment: LocalDeployment
+) -> None:
+    page = open_pushing(new_page, push_url)
+    add_over_http(push_url, "Before")
+    expect(page.locator(".task-text")).to_have_text(["Before"])
+
+    example_deployment.port = urlsplit(example_deployment.url).port or 0
+    example_deployment.stop()
+    connection = page.locator("html")
+    expect(connection).to_have_attribute("data-convex-connection", "poll")
+    expect(page.locator("[data-convex-ref]")).to_have_attribute("data-convex-stale", "")
+    example_deployment.start()
+    # Made before the page's socket is back: it must not be lost.
+    add_over_http(push_url, "During recovery")
+
+    expect(page.locator(".task-text")).to_have_text(["Before", "During recovery"])
+    expect(connection).to_have_attribute("data-convex-connection", "push")
+    expect(page.locator("[data-convex-ref]")).not_to_have_attribute("data-convex-stale", "")
+    add_over_http(push_url, "After")
+    expect(page.locator(".task-text")).to_have_text(["Before", "During recovery", "After"])
+
+
+def test_an_actions_answer_older_than_a_push_does_not_win(
+    push_url: str, new_page: Callable[..., Page]
+) -> None:
+    page = open_pushing(new_page, push_url)
+    answers: list[str] = []
+
+    def slow_action(route: Route) -> None:
+        answer = route.fetch()
+        answers.append(answer.text())
+        # A newer change, pushed and re-rendered before the action's answer arrives.
+        add_over_http(push_url, "Newer")
+        time.sleep(2)
+        route.fulfill(response=answer)
+
+    page.route("**/tasks", slow_action)
+    with page.expect_response("**/tasks"):
+        page.get_by_label("New task").fill("Older")
+        page.get_by_role("button", name="Add task").click()
+    expect(page.get_by_label("New task")).to_have_value("")
+
+    expect(page.locator(".task-text")).to_have_text(["Older", "Newer"])
+    (answer,) = answers
+    answered = re.search(r'data-convex-ts="(\d+)"', answer)
+    assert answered is not None
+    assert "Newer" not in answer
+    shown = page.locator("[data-convex-ref]").get_attribute("data-convex-ts")
+    assert shown is not None
+    assert int(shown) > int(answered.group(1))
