@@ -81,3 +81,12 @@ def test_websocket_client(
     assert findings["convexError"] == {"isConvexError": True, "data": "nope"}
     assert findings["authenticated"] is True
     assert findings["identity"] == identity_of("eve")
+
+
+def test_paginated_queries_keep_every_loaded_item(convex_url: str) -> None:
+    findings = run_scenario("paginated.mjs", convex_url, "")
+    assert findings["firstPage"] == ["note 5", "note 4"]
+    assert findings["twoPages"] == ["note 5", "note 4", "note 3", "note 2"]
+    # Page 1 grows instead of pushing "note 4" into the gap before page 2.
+    assert findings["afterInsert"] == ["newest", "note 5", "note 4", "note 3", "note 2"]
+    assert findings["exhausted"] == ["newest", *(f"note {i}" for i in range(5, -1, -1))]

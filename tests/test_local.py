@@ -116,6 +116,28 @@ def test_kill_9_loses_no_acknowledged_commit(convex_functions_dir: Path, tmp_pat
         assert new_id not in json.dumps(notes)
 
 
+def test_a_second_deployment_on_the_same_data_file_is_refused(
+    convex_functions_dir: Path, tmp_path: Path
+) -> None:
+    data_file = tmp_path / "data.jsonl"
+    with LocalDeployment(convex_functions_dir, data_file=data_file) as owner:
+        second = LocalDeployment(convex_functions_dir, data_file=data_file)
+        with pytest.raises(LocalDeploymentError, match=rf"in use .*\(pid {owner.pid}\)"):
+            second.start()
+        call(owner.url, "mutation", "counter:addNote", {"text": "kept"})
+        pid = owner.pid
+    assert pid is not None
+    # Released on stop, and a lock left by a killed owner is taken over.
+    killed = LocalDeployment(convex_functions_dir, data_file=data_file)
+    killed.start()
+    assert killed.pid is not None
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    killed.stop()
+    with LocalDeployment(convex_functions_dir, data_file=data_file) as restarted:
+        assert call(restarted.url, "query", "counter:notes")["value"] == ["kept"]
+
+
 def test_reset_wipes_the_data_file_too(convex_functions_dir: Path, tmp_path: Path) -> None:
     data_file = tmp_path / "data.jsonl"
     with LocalDeployment(convex_functions_dir, data_file=data_file) as deployment:

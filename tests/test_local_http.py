@@ -13,6 +13,8 @@ import pytest
 from _local import call, decode_ts
 from joserfc.jwk import RSAKey
 
+from flask_convex.local import LocalDeployment
+
 TokenMinter = Callable[..., str]
 
 pytestmark = pytest.mark.integration
@@ -324,9 +326,17 @@ def test_functions_see_the_deployment_env(http: httpx.Client) -> None:
     assert call(http, "query", "counter:env", {"name": "PATH"})["value"] is None
 
 
-def test_reset_wipes_data(http: httpx.Client) -> None:
+def test_reset_needs_the_admin_key(http: httpx.Client, convex_deployment: LocalDeployment) -> None:
     call(http, "mutation", "counter:increment", {"name": "w"})
-    assert http.post("/_flask_convex/reset").status_code == 200
+    cross_site = http.post(
+        "/_flask_convex/reset", content="x", headers={"content-type": "text/plain"}
+    )
+    assert (cross_site.status_code, cross_site.json()["code"]) == (403, "BadDeployKey")
+    assert call(http, "query", "counter:get", {"name": "w"})["value"] == 1.0
+    assert (
+        http.post("/_flask_convex/reset", headers=convex_deployment.admin_headers).status_code
+        == 200
+    )
     assert call(http, "query", "counter:get", {"name": "w"})["value"] == 0.0
 
 
@@ -347,6 +357,20 @@ def test_identity_from_a_bearer_token(
         "name": "Alice",
         "org.id": "o1",
     }
+
+
+def test_claims_cannot_impersonate_another_user(
+    http: httpx.Client, mint_token: TokenMinter, convex_env: dict[str, str]
+) -> None:
+    issuer = convex_env["TEST_AUTH_ISSUER"]
+    token = mint_token("mallory", tokenIdentifier=f"{issuer}|alice", issuer="https://other.test")
+    response = http.post(
+        "/api/query",
+        json={"path": "identity:whoami", "args": {}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    identity = response.json()["value"]
+    assert (identity["tokenIdentifier"], identity["issuer"]) == (f"{issuer}|mallory", issuer)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
+import signal
 import struct
 import time
 import uuid
@@ -185,6 +187,31 @@ def test_mutations_are_idempotent_per_session_and_request(
     other_session = open_socket()
     other_session.send({**mutation, "args": [{"name": "i"}]})
     assert other_session.receive_type("MutationResponse")["result"] == 2.0
+
+
+def test_a_resent_mutation_is_not_applied_twice_after_kill_9(
+    convex_functions_dir: Path, tmp_path: Path
+) -> None:
+    data_file = tmp_path / "data.jsonl"
+    session_id = str(uuid.uuid4())
+    mutation = {"type": "Mutation", "requestId": 3, "udfPath": "counter:increment"}
+    crashed = LocalDeployment(convex_functions_dir, data_file=data_file)
+    socket = Socket(crashed.start(), session_id=session_id).connect()
+    socket.send({**mutation, "args": [{"name": "k"}]})
+    original = socket.receive_type("MutationResponse")
+    socket.close()
+    assert crashed.pid is not None
+    os.kill(crashed.pid, signal.SIGKILL)
+    crashed.wait()
+    crashed.stop()
+    with LocalDeployment(convex_functions_dir, data_file=data_file) as restarted:
+        resent = Socket(restarted.url, session_id=session_id).connect()
+        try:
+            resent.send({**mutation, "args": [{"name": "k"}]})
+            assert resent.receive_type("MutationResponse") == original
+        finally:
+            resent.close()
+        assert call(restarted.url, "query", "counter:get", {"name": "k"})["value"] == 1.0
 
 
 def test_actions(open_socket: Callable[..., Socket]) -> None:

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -132,8 +133,9 @@ class LocalDeployment:
     ``port=0`` picks a free port. ``data_file`` keeps committed data across
     restarts (``None`` keeps it in memory). ``watch`` rebuilds when a source
     file changes. ``env`` is what functions see as ``process.env`` (like
-    ``npx convex env set``). ``admin_key`` enables ``Authorization: Convex
-    <key>``. ``echo`` copies the server's output to stderr.
+    ``npx convex env set``). ``admin_key`` is what ``Authorization: Convex
+    <key>`` must carry (a random one when not given; resetting needs it too).
+    ``echo`` copies the server's output to stderr.
     """
 
     def __init__(
@@ -156,7 +158,7 @@ class LocalDeployment:
         self.data_file = Path(data_file).resolve() if data_file is not None else None
         self.watch = watch
         self.env = dict(env or {})
-        self.admin_key = admin_key
+        self.admin_key = admin_key or secrets.token_urlsafe(32)
         self.ping_interval = ping_interval
         self.echo = echo
         self.startup_timeout = startup_timeout
@@ -214,9 +216,7 @@ class LocalDeployment:
             text=True,
             bufsize=1,
             # The admin key goes in the environment, not argv (visible in `ps`).
-            env=None
-            if self.admin_key is None
-            else {**os.environ, "FLASK_CONVEX_ADMIN_KEY": self.admin_key},
+            env={**os.environ, "FLASK_CONVEX_ADMIN_KEY": self.admin_key},
         )
         self._readers = [
             threading.Thread(target=self._read, args=(stream,), daemon=True)
@@ -274,9 +274,14 @@ class LocalDeployment:
             with contextlib.suppress(OSError):
                 process.stdin.close()
 
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The ``Authorization`` header of an admin request to this deployment."""
+        return {"Authorization": f"Convex {self.admin_key}"}
+
     def reset(self) -> None:
         """Deletes all data; subscribers see the change like any other commit."""
-        response = httpx.post(f"{self.url}/_flask_convex/reset")
+        response = httpx.post(f"{self.url}/_flask_convex/reset", headers=self.admin_headers)
         response.raise_for_status()
 
     def __enter__(self) -> Self:

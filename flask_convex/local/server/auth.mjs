@@ -124,11 +124,7 @@ export class Authenticator {
 }
 
 function buildIdentity(payload, oidc) {
-  const identity = {
-    tokenIdentifier: `${payload.iss}|${payload.sub}`,
-    subject: payload.sub,
-    issuer: payload.iss,
-  };
+  const identity = {};
   for (const [claim, value] of Object.entries(payload)) {
     if (REGISTERED_CLAIMS.has(claim)) continue;
     if (oidc && claim in OIDC_CLAIMS) {
@@ -141,7 +137,12 @@ function buildIdentity(payload, oidc) {
       flattenClaim(identity, claim, value);
     }
   }
-  return identity;
+  // Last, so a custom claim named like one of these cannot impersonate another user.
+  return Object.assign(identity, {
+    tokenIdentifier: `${payload.iss}|${payload.sub}`,
+    subject: payload.sub,
+    issuer: payload.iss,
+  });
 }
 
 function flattenClaim(target, name, value) {

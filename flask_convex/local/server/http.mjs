@@ -2,7 +2,7 @@
 // with `status: "error"`; anything wrong with the request itself is a non-2xx
 // answer with `{code, message}`, which both official clients expect.
 
-import { AuthError, ANONYMOUS } from "./auth.mjs";
+import { AuthError } from "./auth.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
 import { OutOfRetentionError } from "./runtime.mjs";
 import {
@@ -52,7 +52,8 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
     "POST /api/query_at_ts": queryAtTs,
     "POST /api/debug_event": async () => ({}),
     "POST /_flask_convex/reset": async (ctx) => {
-      localOnly(ctx);
+      // An admin key, not just loopback: a cross-site form POST must not wipe the data.
+      if (!ctx.auth.admin) throw new RequestError(403, "BadDeployKey", "Resetting requires an admin key");
       await runtime.reset();
       return { ts: encodeTs(runtime.latestTs) };
     },
@@ -154,7 +155,7 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
         remoteAddress: req.socket.remoteAddress,
         json: async () => parseJsonBody(req, body),
         encoding: (format) => outputEncodingOf(format, client.defaultEncoding),
-        auth: pathname.startsWith("/api/") ? await runtime.auth.fromHeader(req.headers.authorization) : ANONYMOUS,
+        auth: await runtime.auth.fromHeader(req.headers.authorization),
       };
       reply(200, await route(ctx));
     } catch (error) {

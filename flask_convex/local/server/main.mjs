@@ -55,6 +55,8 @@ const runtime = new Runtime({ functionsDir: options.functions, buildRoot, dataFi
 const maxBodyBytes = Number(options["max-body-bytes"]);
 
 try {
+  dataFile.lock();
+  process.on("exit", () => dataFile.unlock());
   await runtime.start();
 } catch (error) {
   process.stderr.write(`error: cannot start the local deployment: ${error.message ?? error}\n`);

@@ -18,6 +18,9 @@ import { convexTest } from "convex-test";
 import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
+import { InvalidCursorError, paginate } from "./pagination.mjs";
+import { rememberResponse } from "./store.mjs";
+import { RawJson, stringify } from "./values.mjs";
 
 /** How far back `queryAt` can read; the HTTP API promises at least 30 s. */
 const HISTORY_NS = 60_000_000_000n;
@@ -76,6 +79,7 @@ export class Runtime {
       _lastCreationTime: state.lastCreationTime,
     });
     this.current = state.documents;
+    this.responses = state.responses;
     this.currentShared = false;
     this.#latestTs = this.nextTs(state.ts);
     this.retentionFloor = this.#latestTs;
@@ -180,7 +184,25 @@ export class Runtime {
       nextDocId: this.db._nextDocId,
       lastCreationTime: this.db._lastCreationTime,
       documents: this.current,
+      responses: this.responses,
     };
+  }
+
+  /**
+   * What was answered to the WebSocket request `key` whose mutation committed:
+   * the response, null if the process died before answering, undefined if it
+   * never committed.
+   */
+  responseTo(key) {
+    const text = this.responses.get(key);
+    return typeof text === "string" ? new RawJson(text) : text;
+  }
+
+  /** Records the response (a protocol message) to request `key`, after its mutation committed. */
+  rememberResponse(key, response) {
+    const text = stringify(response);
+    rememberResponse(this.responses, key, text);
+    this.dataFile.appendResponse(this.state(), key, text);
   }
 
   /**
@@ -198,7 +220,8 @@ export class Runtime {
 
   hookDatabase() {
     const db = this.db;
-    const { startTransaction, rollbackWrites, commit } = db;
+    const { startTransaction, rollbackWrites, commit, paginate: scan } = db;
+    db.paginate = (options) => paginate(scan.bind(db), options, requestStorage.getStore()?.journal);
     let swappedOut = null;
     db.startTransaction = () => {
       const snapshot = snapshotStorage.getStore();
@@ -236,17 +259,18 @@ export class Runtime {
       this.#latestTs = ts;
       if (request) request.commitTs = ts;
       this.remember(ts, undo);
-      if (!request?.unlogged) this.persist(ids);
+      if (request?.key !== undefined) rememberResponse(this.responses, request.key, null);
+      if (!request?.unlogged) this.persist(ids, request?.key);
       this.notify();
       return undefined;
     };
   }
 
   /** Appends the commit that wrote `ids`; stops the process when the data file cannot take it. */
-  persist(ids) {
+  persist(ids, requestKey) {
     const writes = Object.fromEntries(ids.map((id) => [id, this.db._documents[id] ?? null]));
     try {
-      this.dataFile.append(this.state(), writes);
+      this.dataFile.append(this.state(), writes, requestKey);
     } catch (error) {
       process.stderr.write(`flask-convex: cannot write the data file, stopping: ${error.stack}\n`);
       process.exit(1);
@@ -265,15 +289,18 @@ export class Runtime {
   }
 
   /**
-   * Runs the function at `fn` (a parsed path) as `auth` (`{identity, admin}`).
+   * Runs the function at `fn` (a parsed path) as `auth` (`{identity, admin}`);
+   * `key` names the WebSocket request, recorded with the commit (`responseTo`);
+   * `journal` is `{endCursor}` of a subscribed query, where the end of the
+   * page it read is left as `journal.next` (see pagination.mjs).
    * `kind` is "query", "mutation", "action" or "any" (admin `/api/function`);
    * queries read `snapshot`, or else the latest state: convex-test runs one
    * top-level transaction at a time, so no commit lands while a query reads.
    * Never throws for a failure of the function: returns
    * `{ok, value | message, data, hasData, logLines, commitTs}`.
    */
-  async run({ fn, args, auth, kind, snapshot }) {
-    const request = { logLines: [], commitTs: null };
+  async run({ fn, args, auth, kind, snapshot, key, journal }) {
+    const request = { logLines: [], commitTs: null, key, journal };
     try {
       const type = this.resolve(fn, kind, auth.admin);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
@@ -302,7 +329,9 @@ export class Runtime {
 
   describe(error, requestId) {
     const prefix = `[Request ID: ${requestId}] Server Error\n`;
-    if (error instanceof SystemError) return { message: prefix + error.message, hasData: false };
+    if (error instanceof SystemError || error instanceof InvalidCursorError) {
+      return { message: prefix + error.message, hasData: false };
+    }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {
       return { message: `${prefix}Uncaught ConvexError: ${error.message}`, data: error.data, hasData: true };
     }
@@ -350,7 +379,7 @@ async function captureDatabase(t) {
 }
 
 const DATABASE_FIELDS = ["_documents", "_writes", "_nextDocId", "_lastCreationTime", "_schema", "_queryResults"];
-const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete"];
+const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete", "paginate"];
 
 function checkInternals(db) {
   const missing = [

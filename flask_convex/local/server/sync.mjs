@@ -5,6 +5,7 @@
 import { WebSocketServer } from "ws";
 import { ANONYMOUS, AuthError } from "./auth.mjs";
 import { SEMVER, requestUrl } from "./http.mjs";
+import { InvalidCursorError, parseJournal, serializeJournal } from "./pagination.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
 import {
   InvalidArgsError,
@@ -19,7 +20,6 @@ import {
 } from "./values.mjs";
 
 const SYNC_PATH = /^\/api(?:\/([^/]+))?\/sync$/;
-const REMEMBERED_MUTATIONS = 10_000;
 
 /** A client message the protocol does not allow: FatalError, then close. */
 class ProtocolError extends Error {}
@@ -27,16 +27,13 @@ class ProtocolError extends Error {}
 /** Serves `/api/sync` and `/api/<version>/sync` upgrades on `server`. */
 export function attachSync(server, runtime, { pingIntervalMs, maxPayload }) {
   const wss = new WebSocketServer({ noServer: true, maxPayload });
-  // Successful mutations by (sessionId, requestId): a client re-sends
-  // unconfirmed ones after reconnecting, and they must not run twice.
-  const mutationResults = new Map();
   server.on("upgrade", (req, socket, head) => {
     const match = requestUrl(req.url).pathname.match(SYNC_PATH);
     if (match === null) return refuseUpgrade(socket, 404, "NotFound", "No WebSocket route here");
     if (match[1] !== undefined && !SEMVER.test(match[1])) {
       return refuseUpgrade(socket, 400, "InvalidClientVersion", `Invalid client version in path: ${match[1]}`);
     }
-    wss.handleUpgrade(req, socket, head, (ws) => new SyncSession(ws, runtime, mutationResults, pingIntervalMs));
+    wss.handleUpgrade(req, socket, head, (ws) => new SyncSession(ws, runtime, pingIntervalMs));
     return undefined;
   });
   return wss;
@@ -51,10 +48,9 @@ function refuseUpgrade(socket, status, code, message) {
 }
 
 class SyncSession {
-  constructor(ws, runtime, mutationResults, pingIntervalMs) {
+  constructor(ws, runtime, pingIntervalMs) {
     this.ws = ws;
     this.runtime = runtime;
-    this.mutationResults = mutationResults;
     this.pingIntervalMs = pingIntervalMs;
     this.sessionId = null;
     this.queries = new Map(); // queryId -> {fn, args, error, lastSent}
@@ -197,13 +193,18 @@ class SyncSession {
   }
 
   async mutation({ requestId, udfPath, args }) {
+    // Remembered across restarts: a client re-sends unconfirmed mutations
+    // after reconnecting, and they must not run twice.
     const key = `${this.sessionId}\u0000${requestId}`;
-    let response = this.mutationResults.get(key);
-    if (response === undefined) {
-      const outcome = await this.call(udfPath, args, "mutation");
+    let response = this.runtime.responseTo(key);
+    if (response === null) {
+      // Committed, but the process died before answering: the result is lost.
+      response = { type: "MutationResponse", requestId, success: true, result: null, logLines: [], ts: encodeTs(this.runtime.latestTs) };
+    } else if (response === undefined) {
+      const outcome = await this.call(udfPath, args, "mutation", key);
       response = { type: "MutationResponse", requestId, ...responseFields(outcome) };
       response.ts = outcome.ok ? encodeTs(outcome.commitTs) : null;
-      if (outcome.ok) this.remember(key, response);
+      if (outcome.ok) this.runtime.rememberResponse(key, response);
     }
     this.send(response);
     // The client resolves the mutation only on a Transition at or past its commit.
@@ -215,17 +216,10 @@ class SyncSession {
     this.send({ type: "ActionResponse", requestId, ...responseFields(outcome) });
   }
 
-  remember(key, response) {
-    this.mutationResults.set(key, response);
-    if (this.mutationResults.size > REMEMBERED_MUTATIONS) {
-      this.mutationResults.delete(this.mutationResults.keys().next().value);
-    }
-  }
-
-  async call(udfPath, args, kind) {
+  async call(udfPath, args, kind, key) {
     const { fn, args: decoded, error } = parseQuery({ udfPath, args });
     if (error !== undefined) return failed(error);
-    return this.runtime.run({ fn, args: decoded, auth: this.auth, kind });
+    return this.runtime.run({ fn, args: decoded, auth: this.auth, kind, key });
   }
 
   /** Pushes current results after a commit or reload; coalesces bursts of commits. */
@@ -260,22 +254,31 @@ class SyncSession {
     this.sent = end;
   }
 
-  async evaluate(queryId, { fn, args, error }, snapshot) {
+  async evaluate(queryId, query, snapshot) {
+    const { fn, args, error } = query;
+    // The first run's page end is kept, so later runs return the same range.
+    const journal = { endCursor: query.journal, next: undefined };
     const outcome = error === undefined
-      ? await this.runtime.run({ fn, args, auth: this.auth, kind: "query", snapshot })
+      ? await this.runtime.run({ fn, args, auth: this.auth, kind: "query", snapshot, journal })
       : failed(error);
+    if (outcome.ok && journal.next !== undefined) query.journal ??= journal.next;
     const { ok, value, errorMessage, errorData, logLines } = outcomeFields(outcome);
-    if (ok) return { type: "QueryUpdated", queryId, value, logLines, journal: null };
-    return { type: "QueryFailed", queryId, errorMessage, logLines, journal: null, errorData };
+    const sentJournal = serializeJournal(query.journal);
+    if (ok) return { type: "QueryUpdated", queryId, value, logLines, journal: sentJournal };
+    return { type: "QueryFailed", queryId, errorMessage, logLines, journal: sentJournal, errorData };
   }
 }
 
-/** Parses `{udfPath, args: [object]}`; a bad path or args becomes an `error` the client sees. */
-function parseQuery({ udfPath, args }) {
+/**
+ * Parses `{udfPath, args: [object], journal?}`; a bad path, args or journal
+ * becomes an `error` the client sees.
+ */
+function parseQuery({ udfPath, args, journal }) {
   try {
     const object = argsObject(args);
-    return { fn: parseFunctionPath(udfPath), args: decodeValue(object) };
+    return { fn: parseFunctionPath(udfPath), args: decodeValue(object), journal: parseJournal(journal) };
   } catch (error) {
+    if (error instanceof InvalidCursorError) return { error: error.message };
     if (error instanceof InvalidArgsError) return { error: "Function arguments must be a one-element array of an object" };
     if (error instanceof InvalidPathError) return { error: `Invalid function path: ${error.message}` };
     return { error: `Invalid function arguments: ${error.message}` };

@@ -31,6 +31,11 @@ export const addNote = mutation({
   handler: async (ctx, { text }) => await ctx.db.insert("notes", { text }),
 });
 
+export const removeNote = mutation({
+  args: { id: v.id("notes") },
+  handler: async (ctx, { id }) => await ctx.db.delete(id),
+});
+
 export const notes = query({
   args: {},
   handler: async (ctx) => (await ctx.db.query("notes").collect()).map((note) => note.text),
