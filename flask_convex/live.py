@@ -150,7 +150,7 @@ def lazy_fragment(
     css_class: str = "",
     loading: str | None = None,
 ) -> Markup:
-    """A wrapper in its loading state that the page's first poll fills; backs the `lazy` macro."""
+    """A wrapper in its loading state that the first push or poll fills; backs the `lazy` macro."""
     call = prepare(function, args, None)
     ref = LiveRef(call.path, call.args, partial, _checked_tag(tag), css_class)
     body = render_template("convex/loading.html") if loading is None else loading

@@ -3,9 +3,10 @@
 # - htmx, pinned to major version 2: htmx.org's npm "latest" is 4.x, whose semantics differ.
 # - the official Convex browser client, at the exact `convex` version the local deployment
 #   pins (flask_convex/local/server/package.json), so both sides speak the same protocol:
-#   its `convex/browser` entry plus `convexToJson` and `jsonToConvex` from `convex/values` (the page's change
-#   digest needs the client's own encoding), bundled and minified by the esbuild the
-#   package depends on, as the global `convex`.
+#   its `convex/browser` entry (what dist/browser.bundle.js holds) plus `convexToJson` and
+#   `jsonToConvex` from `convex/values` (the page's change digest needs the client's own
+#   encoding, which the prebuilt bundle does not export), bundled and minified by the
+#   esbuild the package depends on, as the global `convex`.
 # Usage: scripts/vendor-js.sh   (needs npm and node; writes flask_convex/static/)
 set -euo pipefail
 

@@ -235,7 +235,9 @@
   var client = null;
   var connected = false;
   var downTimer = null;
-  var subscriptions = new Map(); // "query\0args" -> {query, args, unsubscribe, digest, version, asked}
+  // "query\0args" -> {key, query, args, unsubscribe, digest, pushes, version, asked}:
+  // `version` counts the pushes digested, `asked` the version last sent to re-render.
+  var subscriptions = new Map();
   var rendering = false;
   var renderDelay = interval;
   var renderTimer = null;
@@ -260,11 +262,16 @@
       subscription.query,
       subscription.args,
       function (value) {
+        // Digests resolve asynchronously: only the latest push's counts.
+        var pushes = ++subscription.pushes;
         digest(convex.convexToJson(value)).then(function (shown) {
-          pushed(subscription, shown);
+          if (pushes === subscription.pushes) {
+            pushed(subscription, shown);
+          }
         });
       },
       function () {
+        subscription.pushes += 1;
         pushed(subscription, "!error");
       }
     );
@@ -344,6 +351,7 @@
         query: el.getAttribute("data-convex-query"),
         args: convex.jsonToConvex(JSON.parse(el.getAttribute("data-convex-args"))),
         digest: null,
+        pushes: 0,
         version: 0,
         asked: 0,
       };
