@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -36,3 +37,11 @@ def decode_ts(ts: str) -> int:
     """A timestamp as the API sends it (base64 of a little-endian u64) as an int."""
     value: int = struct.unpack("<Q", base64.b64decode(ts))[0]
     return value
+
+
+def eventually(check: Callable[[], bool], what: str = "the condition", timeout: float = 15) -> None:
+    """Polls `check` until it holds; fails naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not seen in {timeout} s: {what}"
+        time.sleep(0.05)

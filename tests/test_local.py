@@ -11,14 +11,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from _local import call, decode_ts
+from _local import call, decode_ts, eventually
 from joserfc.jwk import RSAKey
 
 from flask_convex.local import (
@@ -33,13 +32,6 @@ pytestmark = pytest.mark.integration
 
 def query_ts(url: str) -> int:
     return decode_ts(httpx.post(f"{url}/api/query_ts").json()["ts"])
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_start_serves_on_a_free_port_and_sigterm_exits_cleanly(convex_functions_dir: Path) -> None:
@@ -78,6 +70,41 @@ def test_a_broken_functions_directory_fails_start_with_the_build_error(tmp_path:
     (tmp_path / "broken.ts").write_text("export const x = ;\n")
     with pytest.raises(LocalDeploymentError, match=r"broken\.ts"):
         LocalDeployment(tmp_path).start()
+
+
+def test_node_builtins_need_use_node(tmp_path: Path) -> None:
+    (tmp_path / "files.ts").write_text(
+        'import { readFileSync } from "node:fs";\n'
+        'import { queryGeneric } from "convex/server";\n'
+        "export const read = queryGeneric({ args: {}, handler: async () => "
+        'readFileSync("/etc/hostname", "utf8") });\n'
+    )
+    with pytest.raises(LocalDeploymentError) as refused:
+        LocalDeployment(tmp_path).start()
+    assert 'Could not resolve "node:fs"' in str(refused.value)
+    assert 'using Node APIs from a file without the "use node" directive' in str(refused.value)
+
+
+def test_a_use_node_file_may_export_only_actions(tmp_path: Path) -> None:
+    (tmp_path / "files.ts").write_text(
+        '"use node";\n'
+        'import { readFileSync } from "node:fs";\n'
+        'import { actionGeneric, queryGeneric } from "convex/server";\n'
+        "export const hostname = actionGeneric({ args: {}, handler: async () => "
+        'readFileSync("/etc/hostname", "utf8") });\n'
+        "export const list = queryGeneric({ args: {}, handler: async () => [] });\n"
+    )
+    with pytest.raises(LocalDeploymentError) as refused:
+        LocalDeployment(tmp_path).start()
+    assert (
+        "`list` defined in `files.js` is a Query function. Only actions can be defined in Node.js."
+        in str(refused.value)
+    )
+    (tmp_path / "files.ts").write_text(
+        (tmp_path / "files.ts").read_text().replace("export const list", "const list")
+    )
+    with LocalDeployment(tmp_path) as deployment:
+        assert call(deployment.url, "action", "files:hostname")["status"] == "success"
 
 
 def test_data_survives_restart_and_timestamps_keep_increasing(

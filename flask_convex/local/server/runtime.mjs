@@ -18,7 +18,10 @@ import { convexTest } from "convex-test";
 import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
+import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
+import { checkVector, rankBySearch } from "./search.mjs";
+import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
@@ -66,10 +69,21 @@ export class Runtime {
     this.history = []; // [{ts, undo: [[id, previous document or undefined]]}], oldest first
   }
 
-  /** Builds the functions and loads the data file; throws when either fails. */
-  async start() {
+  /**
+   * Builds the functions and loads the data file; throws when either fails,
+   * unless `serveBrokenBuild`: then a failed build serves no functions (see
+   * `buildError`) until `reload()` succeeds.
+   */
+  async start({ serveBrokenBuild = false } = {}) {
     const state = this.dataFile.load();
-    const build = await this.build();
+    let build;
+    try {
+      build = await this.build();
+    } catch (error) {
+      if (!serveBrokenBuild || !(error instanceof BuildError)) throw error;
+      this.buildError = error.message;
+      build = { modules: new Map(), schema: undefined, authConfig: undefined };
+    }
     this.t = convexTest(build.schema, PLACEHOLDER_MODULES);
     this.db = await captureDatabase(this.t);
     this.install(build);
@@ -91,12 +105,15 @@ export class Runtime {
   async reload() {
     try {
       const build = await this.build();
+      // Like a push to the real backend: a schema the stored documents break is refused.
+      checkSchema(build.schema, this.current);
       const probe = await captureDatabase(convexTest(build.schema, PLACEHOLDER_MODULES));
       this.db._schema = probe._schema;
       this.install(build);
       this.buildError = null;
     } catch (error) {
-      this.buildError = error instanceof BuildError ? error.message : String(error.stack ?? error);
+      const known = error instanceof BuildError || error instanceof SchemaValidationError;
+      this.buildError = known ? error.message : String(error.stack ?? error);
       return false;
     }
     this.notify();
@@ -220,8 +237,22 @@ export class Runtime {
 
   hookDatabase() {
     const db = this.db;
-    const { startTransaction, rollbackWrites, commit, paginate: scan } = db;
+    const { startTransaction, rollbackWrites, commit, paginate: scan, _resolveQuerySource: resolveSource, vectorSearch } = db;
     db.paginate = (options) => paginate(scan.bind(db), options, requestStorage.getStore()?.journal);
+    // convex-test applies the index's equality filters; the search itself is ours (search.mjs).
+    db._resolveQuerySource = (query) => {
+      const { source } = query;
+      const search = source.type === "Search" ? source.filters.find((f) => f.type === "Search") : undefined;
+      if (search === undefined) return resolveSource.call(db, query);
+      const filters = source.filters.filter((f) => f !== search);
+      const resolved = resolveSource.call(db, { ...query, source: { ...source, filters } });
+      return { ...resolved, sortedDocs: rankBySearch(resolved.sortedDocs, search.fieldPath, search.value) };
+    };
+    db.vectorSearch = (tableAndIndex, vector, expressions, limit) => {
+      const [table, index] = tableAndIndex.split(".");
+      checkVector(db._schema, table, index, vector);
+      return vectorSearch.call(db, tableAndIndex, vector, expressions, limit);
+    };
     let swappedOut = null;
     db.startTransaction = () => {
       const snapshot = snapshotStorage.getStore();
@@ -301,17 +332,24 @@ export class Runtime {
    */
   async run({ fn, args, auth, kind, snapshot, key, journal }) {
     const request = { logLines: [], commitTs: null, key, journal };
+    let type = null;
     try {
-      const type = this.resolve(fn, kind, auth.admin);
+      type = this.resolve(fn, kind, auth.admin);
+      checkArgs(this.modules.get(fn.module)[fn.name], args);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
       const call = () => accessor[type](makeFunctionReference(fn.display), args);
       const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
         ? snapshotStorage.run(snapshot.documents, call)
         : call()));
+      printFunctionLogs(type, fn.display, request.logLines);
       return { ok: true, value, logLines: request.logLines, commitTs: request.commitTs };
     } catch (error) {
       const requestId = `${REQUEST_ID_PREFIX}${(++requestCount).toString(16).padStart(8, "0")}`;
-      return { ok: false, ...this.describe(error, requestId), logLines: request.logLines };
+      const { text, data, hasData } = this.describe(error);
+      // A path that names no function ran nothing, so it logs nothing (as in Convex).
+      if (type !== null) printFunctionLogs(type, fn.display, request.logLines, text);
+      const message = `[Request ID: ${requestId}] Server Error\n${text}`;
+      return { ok: false, message, data, hasData, logLines: request.logLines };
     }
   }
 
@@ -319,7 +357,10 @@ export class Runtime {
     const func = this.modules.get(fn.module)?.[fn.name];
     const type = func?.isQuery ? "query" : func?.isMutation ? "mutation" : func?.isAction ? "action" : null;
     if (type === null || (func.isInternal && !admin)) {
-      throw new SystemError(`Could not find public function for '${fn.display}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`);
+      throw new SystemError(
+        `Could not find public function for '${fn.display}'. Is it exported from convex/${fn.module}.ts? `
+          + "`flask convex dev` reloads on every save and prints the build error if there is one.",
+      );
     }
     if (kind !== "any" && kind !== type) {
       throw new SystemError(`Trying to execute ${fn.canonical} as ${title(kind)}, but it is defined as ${title(type)}.`);
@@ -327,20 +368,20 @@ export class Runtime {
     return type;
   }
 
-  describe(error, requestId) {
-    const prefix = `[Request ID: ${requestId}] Server Error\n`;
-    if (error instanceof SystemError || error instanceof InvalidCursorError) {
-      return { message: prefix + error.message, hasData: false };
+  /** A thrown error as the backend reports it: `{text, data, hasData}`, `text` without the request id. */
+  describe(error) {
+    if ([SystemError, InvalidCursorError, ArgumentValidationError].some((type) => error instanceof type)) {
+      return { text: error.message, hasData: false };
     }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {
-      return { message: `${prefix}Uncaught ConvexError: ${error.message}`, data: error.data, hasData: true };
+      return { text: `Uncaught ConvexError: ${error.message}`, data: error.data, hasData: true };
     }
     const name = error?.name ?? "Error";
     const frames = String(error?.stack ?? "")
       .split("\n")
       .filter((line) => line.includes(this.functionsDir))
       .map((line) => line.replaceAll(this.functionsDir, `../${path.basename(this.functionsDir)}`));
-    return { message: [`${prefix}Uncaught ${name}: ${error?.message ?? error}`, ...frames].join("\n"), hasData: false };
+    return { text: [`Uncaught ${name}: ${error?.message ?? error}`, ...frames].join("\n"), hasData: false };
   }
 }
 
@@ -379,7 +420,15 @@ async function captureDatabase(t) {
 }
 
 const DATABASE_FIELDS = ["_documents", "_writes", "_nextDocId", "_lastCreationTime", "_schema", "_queryResults"];
-const DATABASE_METHODS = ["startTransaction", "commit", "rollbackWrites", "delete", "paginate"];
+const DATABASE_METHODS = [
+  "startTransaction",
+  "commit",
+  "rollbackWrites",
+  "delete",
+  "paginate",
+  "_resolveQuerySource",
+  "vectorSearch",
+];
 
 function checkInternals(db) {
   const missing = [
