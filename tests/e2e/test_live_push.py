@@ -213,3 +213,31 @@ def test_an_actions_answer_older_than_a_push_does_not_win(
     shown = page.locator("[data-convex-ref]").get_attribute("data-convex-ts")
     assert shown is not None
     assert int(shown) > int(answered.group(1))
+
+
+# The page believes it is hidden until the test says otherwise.
+HIDDEN = """
+window.testHidden = true;
+Object.defineProperty(document, "hidden", { get: () => window.testHidden });
+"""
+
+
+def test_a_hidden_tab_defers_the_refresh_until_it_is_visible(
+    push_url: str, new_page: Callable[..., Page]
+) -> None:
+    page = new_page()
+    page.add_init_script(HIDDEN)
+    page.goto(push_url)
+    expect(page.locator("html")).to_have_attribute("data-convex-connection", "push")
+    requests = Requests(page, push_url)
+    add_over_http(push_url, "While hidden")
+    visible = open_pushing(new_page, push_url)
+    expect(visible.locator(".task-text")).to_have_text(["While hidden"])
+    assert requests.sent == []
+    expect(page.locator(".task")).to_have_count(0)
+
+    page.evaluate(
+        "window.testHidden = false; document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    expect(page.locator(".task-text")).to_have_text(["While hidden"])
+    assert requests.sent == ["POST /_convex/render"]
