@@ -48,7 +48,7 @@ new MutationObserver(() => {
   if (window.changes.length === 0 || window.changes.at(-1)[0] !== count) {
     window.changes.push([count, performance.timeOrigin + performance.now()]);
   }
-}).observe(document.body, { childList: true, subtree: true });
+}).observe(document, { childList: true, subtree: true });
 """
 
 
