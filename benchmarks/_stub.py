@@ -2,7 +2,7 @@
 
 Benchmarks run it in its own process (`stub_process`), so it does not compete with
 the measured code for the GIL; tests run it on a thread (`stub_thread`) and read
-what it saw. Run `python -m benchmarks._stub [delay]` to serve until killed.
+what it saw. Run `python -m benchmarks._stub [delay [value]]` to serve until killed.
 """
 
 from __future__ import annotations
@@ -101,10 +101,12 @@ def stub_thread(delay: float = 0.0, value: bytes = VALUE) -> Iterator[tuple[Stub
 
 
 @contextmanager
-def stub_process(delay: float = 0.0) -> Iterator[str]:
+def stub_process(delay: float = 0.0, value: bytes = VALUE) -> Iterator[str]:
     """Run a stub in a child process; yields its URL (GET <url>/stats for its counts)."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._stub", str(delay)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "benchmarks._stub", str(delay), value.decode()],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     try:
@@ -114,10 +116,11 @@ def stub_process(delay: float = 0.0) -> Iterator[str]:
         child.wait(timeout=10)
 
 
-async def _serve_forever(delay: float) -> None:
-    print(await Stub(delay).start(), flush=True)
+async def _serve_forever(delay: float, value: bytes) -> None:
+    print(await Stub(delay, value).start(), flush=True)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve_forever(float(sys.argv[1]) if len(sys.argv) > 1 else 0.0))
+    delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    asyncio.run(_serve_forever(delay, sys.argv[2].encode() if len(sys.argv) > 2 else VALUE))

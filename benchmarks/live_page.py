@@ -1,12 +1,14 @@
 """Requests per second of the example's live page (20 tasks), its bare twin, and a poll.
 
-Run `python -m benchmarks.live_page [--seconds S] [--rounds N] [--worker-class gthread]`
-from the repository root. It serves the example app with gunicorn on loopback against a
-fixed-answer Convex stub and loads it with wrk (`apt-get install -y wrk`; this script
-installs nothing). The phases run interleaved, in a rotating order, for several
-rounds; it prints medians: the live page against the same template rendered from a
-constant list (target: at least 0.8x), and an unchanged poll (answered from the
-polls shared within CONVEX_POLL_SHARE) against the live page (target: at least 5x).
+Run `python -m benchmarks.live_page [--seconds S] [--rounds N] [--worker-class gthread]
+[--threads T] [--delay SECONDS]` from the repository root (--delay makes the stub
+answer that much later, as a deployment some way off). It serves the example app
+with gunicorn on loopback against a fixed-answer Convex stub and loads it with wrk
+at 16 connections (`apt-get install -y wrk`; this script installs nothing). The
+phases run interleaved, in a rotating order, for several rounds; it prints medians:
+the live page against the same template rendered from a constant list (target: at
+least 0.8x), and an unchanged poll (answered from the polls shared within
+CONVEX_POLL_SHARE) against the live page (target: at least 5x).
 "One Convex call" is what a poll costs when it has to ask Convex. Since a poll can
 be no cheaper than a bare request, poll/bare bounds what poll/live can reach for a
 given live/bare. It also prints the stub's CPU use, which shares the cores.
@@ -53,6 +55,7 @@ TASKS = [
 ROOT = Path(__file__).resolve().parent.parent
 LIVE_CALL = '{{ live(tasks, "partials/tasks.html") }}'
 PLAIN_CALL = '<div>{% with value = tasks %}{% include "partials/tasks.html" %}{% endwith %}</div>'
+CONNECTIONS = 16
 WORKERS = 2 * (os.cpu_count() or 1) + 1
 """Gunicorn's advice for sync workers: (2 x cores) + 1."""
 
@@ -84,13 +87,14 @@ def create_app() -> Flask:
 
 
 @contextmanager
-def gunicorn(convex_url: str, workers: int, worker_class: str) -> Iterator[str]:
+def gunicorn(convex_url: str, workers: int, worker_class: str, threads: int) -> Iterator[str]:
     """Serve create_app() with gunicorn; yields the base URL once it answers."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class]
+    command += ["--threads", str(threads)]
     command += ["-b", f"127.0.0.1:{port}"]
     child = subprocess.Popen(
         [*command, "--log-level", "warning", "benchmarks.live_page:create_app()"],
@@ -141,9 +145,9 @@ def wrk_scripts(base: str) -> tuple[str, str]:
 
 
 def requests_per_second(wrk: str, url: str, seconds: int, script: str | None = None) -> float:
-    """Load `url` with wrk (2 threads, 8 connections); every answer must be a success."""
+    """Load `url` with wrk (2 threads, 16 connections); every answer must be a success."""
     extra = ["-s", script] if script else []
-    command = [wrk, "-t2", "-c8", f"-d{seconds}s", *extra, url]
+    command = [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", *extra, url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in output:
         raise SystemExit(f"wrk got failed answers from {url}:\n{output}")
@@ -164,18 +168,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="runs of each phase")
     parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument("--worker-class", default="sync", help="gunicorn's -k")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn's --threads")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds Convex takes")
     options = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
-        raise SystemExit("wrk is not installed; install it first: apt-get install -y wrk")
+        raise SystemExit(
+            "wrk is not installed; install it first: apt-get install -y wrk (Debian/Ubuntu) "
+            "or brew install wrk (macOS)"
+        )
     seconds = options.seconds
     rates: dict[str, list[float]] = {}
     stub_cpu: dict[str, list[float]] = {}
     with (
         # On a thread of this process, which otherwise only waits for wrk: its CPU
         # time is the stub's.
-        stub_thread(value=json.dumps(TASKS).encode()) as (_, convex_url),
-        gunicorn(convex_url, options.workers, options.worker_class) as base,
+        stub_thread(options.delay, json.dumps(TASKS).encode()) as (_, convex_url),
+        gunicorn(convex_url, options.workers, options.worker_class, options.threads) as base,
         tempfile.TemporaryDirectory() as tmp,
     ):
         page_script, poll_script = Path(tmp, "page.lua"), Path(tmp, "poll.lua")
@@ -199,8 +208,9 @@ def main() -> None:
                 stub_cpu.setdefault(name, []).append((stub_cpu_seconds() - before) / seconds)
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(
-        f"gunicorn, {options.workers} {options.worker_class} workers; wrk, 2 threads, "
-        f"8 connections; median of {options.rounds} interleaved {seconds} s runs"
+        f"gunicorn, {options.workers} {options.worker_class} workers x {options.threads} "
+        f"threads; Convex {options.delay * 1000:.0f} ms away; wrk, 2 threads, "
+        f"{CONNECTIONS} connections; median of {options.rounds} interleaved {seconds} s runs"
     )
     labels = {
         "bare": "same page, constant list",

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 import httpx
@@ -37,10 +37,14 @@ from flask_convex.local import (
     DEFAULT_PORT,
     LocalDeployment,
     LocalDeploymentError,
+    PortInUseError,
     parse_env_pairs,
 )
 
 __all__ = ["convex_cli"]
+
+LIFELINE_ENV: Final = "FLASK_CONVEX_LIFELINE"
+"""Names the inherited pipe whose end of file tells the dev server to stop (see dev_server)."""
 
 _ADMIN_TIMEOUT = 60.0
 _ENV_QUERY = "_system/cli/queryEnvironmentVariables"
@@ -84,12 +88,21 @@ def _local_deployment(app: Flask, port: int, watch: bool, env: Iterable[str]) ->
     )
 
 
-def _start(deployment: LocalDeployment, app: Flask) -> str:
+def _start_quietly(deployment: LocalDeployment, app: Flask) -> str:
     try:
         url = deployment.start()
+    except PortInUseError as error:
+        raise click.ClickException(
+            f"{error}: choose another with --convex-port (0 picks a free one)"
+        ) from error
     except LocalDeploymentError as error:
         raise click.ClickException(str(error)) from error
     _record_target(_target_file(app), url, deployment.admin_key)
+    return url
+
+
+def _start(deployment: LocalDeployment, app: Flask) -> str:
+    url = _start_quietly(deployment, app)
     click.echo(f"Convex local deployment: {url} (functions in {deployment.functions_dir})")
     return url
 
@@ -142,20 +155,29 @@ def dev_command(
     """Run the Flask dev server against a local deployment (unless CONVEX_URL is set)."""
     info = ctx.ensure_object(ScriptInfo)
     app = info.load_app()
-    flask_run = [sys.executable, "-m", "flask"]
-    if info.app_import_path:
-        flask_run += ["--app", info.app_import_path]
-    flask_run += ["run", "--debug", "--host", host, "--port", str(port)]
     child_env = dict(os.environ)
     deployment = None
     configured = app.config.get("CONVEX_URL") or os.environ.get("CONVEX_URL")
+    banner = [("App", f"http://{_url_host(host)}:{port}")]
     if configured:
-        click.echo(f"Using the Convex deployment at {configured} (CONVEX_URL)")
+        banner.append(("Convex", f"{configured} (CONVEX_URL)"))
     else:
         deployment = _local_deployment(app, convex_port, True, env)
-        child_env["CONVEX_URL"] = _start(deployment, app)
+        child_env["CONVEX_URL"] = _start_quietly(deployment, app)
+        banner += _local_banner(deployment)
+    for label, value in banner:
+        click.echo(f" * {label + ':':<14}{value}")
+    # Never written: the children stop when it closes, whenever this process exits.
+    lifeline, keep_open = os.pipe()
+    child_env[LIFELINE_ENV] = str(lifeline)
     # Its own process group, so stopping it also stops the reloader's server process.
-    server = subprocess.Popen(flask_run, env=child_env, start_new_session=True)  # noqa: S603
+    server = subprocess.Popen(  # noqa: S603 (this Python, our module)
+        _dev_server_command(info.app_import_path, host, port),
+        env=child_env,
+        start_new_session=True,
+        pass_fds=(lifeline,),
+    )
+    os.close(lifeline)
     stop_server = functools.partial(os.killpg, server.pid, signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: stop_server())
     try:
@@ -164,9 +186,29 @@ def dev_command(
         stop_server()
         status = server.wait()
     finally:
+        os.close(keep_open)
         if deployment is not None:
             _stop(deployment, app)
     ctx.exit(status)
+
+
+def _dev_server_command(app_import_path: str | None, host: str, port: int) -> list[str]:
+    args = [sys.executable, "-m", "flask_convex.dev_server"]
+    if app_import_path:
+        args += ["--app", app_import_path]
+    return [*args, "run", "--debug", "--host", host, "--port", str(port)]
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _local_banner(deployment: LocalDeployment) -> list[tuple[str, str]]:
+    data = deployment.data_file
+    return [
+        ("Convex", f"{deployment.url} (functions in {deployment.functions_dir})"),
+        ("Data", f"{data} (to start empty: stop, delete the file, start again)"),
+    ]
 
 
 @convex_cli.command("auth-config")

@@ -1,4 +1,4 @@
-"""Calls a Convex deployment's HTTP API over one pooled httpx client; knows nothing of Flask."""
+"""Calls a Convex deployment's HTTP API over pooled keep-alive connections; knows no Flask."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
+from .connections import ConnectionPool
 from .errors import (
     ConvexAuthError,
     ConvexConnectionError,
@@ -25,6 +28,7 @@ from .values import JsonValue, decode
 Kind = Literal["query", "mutation", "action"]
 
 function_logger: Final = logging.getLogger("flask_convex.functions")
+request_logger: Final = logging.getLogger("flask_convex.requests")
 _LOG_LEVELS: Final = {
     "[LOG]": logging.INFO,
     "[INFO]": logging.INFO,
@@ -89,17 +93,20 @@ class Outcome:
 class Transport:
     """Sends function calls to Convex deployments and turns answers into values or errors."""
 
-    def __init__(self, http: httpx.Client, client_id: str) -> None:
+    def __init__(self, http: ConnectionPool, client_id: str) -> None:
         self.http = http
-        self._headers = {"Content-Type": "application/json", "Convex-Client": client_id}
+        self._headers = [
+            (b"Content-Type", b"application/json"),
+            (b"Convex-Client", client_id.encode()),
+        ]
 
     def call(
         self, url: str, kind: Kind, path: str, args: dict[str, JsonValue], token: str | None
     ) -> Outcome:
         """Run one query, mutation or action; request failures raise, function errors return."""
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer = self._post(f"{url}/api/{kind}", body, token, retry=kind == "query")
-        return _outcome(answer, path)
+        answer, values = self._post(url, kind, body, token, retry=kind == "query")
+        return _outcome(answer, values, path)
 
     def query_batch(
         self,
@@ -114,46 +121,95 @@ class Transport:
                 for path, args in queries
             ]
         }
-        answer = self._post(f"{url}/api/query_batch", body, token, retry=True)
+        answer, values = self._post(url, "query_batch", body, token, retry=True)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
-        return [_outcome(result, path) for result, (path, _) in zip(results, queries, strict=True)]
+        plain = values["results"] if values is not None else [None] * len(results)
+        return [
+            _outcome(result, result_values, path)
+            for result, result_values, (path, _) in zip(results, plain, queries, strict=True)
+        ]
 
-    def _post(self, endpoint: str, body: object, token: str | None, *, retry: bool) -> Any:
+    def _post(
+        self, url: str, kind: str, body: object, token: str | None, *, retry: bool
+    ) -> tuple[Any, Any]:
+        """The answer as JSON, and again as Convex values when it holds no encoded ones.
+
+        Decoding a value without `$`-keyed objects ($integer, $bytes, $float) only
+        copies it; parsing the answer twice is the cheaper copy.
+        """
         headers = self._headers
         if token:
-            headers = {**headers, "Authorization": f"Bearer {token}"}
-        content = json.dumps(body, separators=(",", ":"), allow_nan=False)
+            headers = [*headers, (b"Authorization", f"Bearer {token}".encode())]
+        content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        endpoint = _api_url(url, kind)
         try:
-            response = self.http.post(endpoint, content=content, headers=headers)
+            response = self.http.handle_request(
+                httpcore.Request(b"POST", endpoint, headers=headers, content=content)
+            )
         except (httpx.ConnectError, httpx.RemoteProtocolError) as error:
             if not retry:
-                raise ConvexConnectionError(f"Cannot reach {endpoint}: {error}") from error
-            return self._post(endpoint, body, token, retry=False)
+                raise ConvexConnectionError(f"Cannot reach {url}/api/{kind}: {error}") from error
+            return self._post(url, kind, body, token, retry=False)
         except httpx.TimeoutException as error:
-            raise ConvexConnectionError(f"Convex did not answer in time: {endpoint}") from error
+            message = f"Convex did not answer in time: {url}/api/{kind}"
+            raise ConvexConnectionError(message) from error
         except httpx.HTTPError as error:
-            raise ConvexConnectionError(f"Cannot reach {endpoint}: {error}") from error
-        if response.status_code != 200:
-            raise _request_error(response)
+            raise ConvexConnectionError(f"Cannot reach {url}/api/{kind}: {error}") from error
+        answer = response.read()
+        request_logger.debug("POST %s/api/%s: %d", url, kind, response.status)
+        if response.status != 200:
+            raise _request_error(response.status, answer)
         try:
-            return response.json()
+            parsed = json.loads(answer)
         except ValueError as error:
             raise ConvexRequestError(200, "BadResponse", "the answer is not JSON") from error
+        return parsed, _plain_values(answer) if isinstance(parsed, dict) else None
 
 
-def _request_error(response: httpx.Response) -> ConvexRequestError:
+@lru_cache(maxsize=256)
+def _api_url(url: str, kind: str) -> httpcore.URL:
+    return httpcore.URL(f"{url}/api/{kind}")
+
+
+def _plain_values(answer: bytes) -> Any:
+    """`answer` parsed as Convex values if it holds only plain JSON ones, else None.
+
+    Convex numbers are floats and its field names were checked when stored, so
+    without `$`-keyed objects or integers decoding would return an equal copy.
+    """
+    if b'"$' in answer:
+        return None
     try:
-        body = response.json()
+        return json.loads(answer, parse_int=_no_int)
+    except ValueError:
+        return None
+
+
+def _no_int(text: str) -> float:
+    raise ValueError(f"{text} is an integer, not a Convex number")
+
+
+def _request_error(status: int, answer: bytes) -> ConvexRequestError:
+    try:
+        body = json.loads(answer)
         code, message = str(body["code"]), str(body["message"])
     except (ValueError, KeyError, TypeError):
-        code, message = response.reason_phrase or "HTTPError", response.text[:500]
-    kind = ConvexAuthError if response.status_code == 401 else ConvexRequestError
-    return kind(response.status_code, code, message)
+        code, message = _status_phrase(status), answer.decode("utf-8", "replace")[:500]
+    kind = ConvexAuthError if status == 401 else ConvexRequestError
+    return kind(status, code, message)
 
 
-def _outcome(answer: Any, path: str) -> Outcome:
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTPError"
+
+
+def _outcome(answer: Any, values: Any, path: str) -> Outcome:
+    """`answer`'s outcome; `values` is the same answer already decoded, or None."""
     if not isinstance(answer, dict):
         return Outcome(error=ConvexRequestError(200, "BadResponse", "not a JSON object"))
     log_lines = answer.get("logLines") or []
@@ -162,7 +218,8 @@ def _outcome(answer: Any, path: str) -> Outcome:
     try:
         if status == "success":
             raw = answer.get("value")
-            return Outcome(value=decode(raw), raw=raw)
+            value = decode(raw) if values is None else values.get("value")
+            return Outcome(value=value, raw=raw)
         if status == "error":
             message = str(answer.get("errorMessage", ""))
             if "errorData" in answer:

@@ -6,12 +6,12 @@ import os
 import weakref
 from typing import Any, Final, TypeVar
 
-import httpx
 from flask import Flask, request_started
 
 from . import __about__, auth, live
 from .cli import convex_cli
 from .client import Transport
+from .connections import ConnectionPool
 from .context import finish_response, start_request
 from .state import ClaimsLoader, ConvexState, Hooks, TokenLoader, configured_url
 
@@ -79,10 +79,7 @@ class Convex:
             app.config["CONVEX_URL"] = os.environ.get("CONVEX_URL")
         if app.config["CONVEX_URL"]:
             configured_url(app.config)
-        http = httpx.Client(
-            timeout=float(app.config["CONVEX_TIMEOUT"]),
-            limits=httpx.Limits(max_keepalive_connections=32, keepalive_expiry=30),
-        )
+        http = ConnectionPool(timeout=float(app.config["CONVEX_TIMEOUT"]))
         state = ConvexState(self.hooks, Transport(http, f"flask-convex-{__about__.__version__}"))
         weakref.finalize(state, http.close)
         app.extensions["convex"] = state

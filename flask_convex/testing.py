@@ -6,17 +6,29 @@ Registered through the ``pytest11`` entry point. Tests ask for ``convex_url``
 functions with the ini option ``convex_functions_dir`` or by overriding the
 ``convex_functions_dir`` fixture; give functions environment variables by
 overriding ``convex_env``. Both overrides must stay session-scoped.
+
+With respx installed, the plugin also lets ``respx.mock`` fake flask-convex's
+calls to Convex, which go through its own connection pool rather than httpx's.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from flask_convex.connections import respx_targets
 from flask_convex.local import LocalDeployment
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if importlib.util.find_spec("respx") is not None:
+        from respx.mocks import HTTPCoreMocker  # respx is optional
+
+        HTTPCoreMocker.add_targets(*respx_targets())
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

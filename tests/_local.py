@@ -39,9 +39,9 @@ def decode_ts(ts: str) -> int:
     return value
 
 
-def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
-    """Waits until `check()` holds; fails the test after `timeout` seconds."""
+def eventually(check: Callable[[], bool], what: str = "the condition", timeout: float = 15) -> None:
+    """Polls `check` until it holds; fails naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
+        assert time.monotonic() < deadline, f"not seen in {timeout} s: {what}"
         time.sleep(0.05)

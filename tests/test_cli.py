@@ -25,21 +25,30 @@ pytestmark = pytest.mark.integration
 APP = """
 import os
 from flask import Flask
-from flask_convex.cli import convex_cli
+from flask_convex import Convex, api, fetch_query
 
 app = Flask(__name__)
 app.config["CONVEX_FUNCTIONS_DIR"] = {functions!r}
-app.cli.add_command(convex_cli)
+Convex(app)
 
 @app.get("/convex-url")
 def convex_url():
     return os.environ.get("CONVEX_URL", "")
+
+@app.get("/noisy")
+def noisy():
+    return str(fetch_query(api.logs.noisy))
 """
+
+CONVEX_LINE = r" \* Convex: +(http://\S+) \(functions in "
+
+
+FUNCTIONS = Path(__file__).parent / "functions" / "convex"
 
 
 @pytest.fixture
-def app_dir(tmp_path: Path, convex_functions_dir: Path) -> Path:
-    (tmp_path / "cliapp.py").write_text(APP.format(functions=str(convex_functions_dir)))
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "cliapp.py").write_text(APP.format(functions=str(FUNCTIONS)))
     return tmp_path
 
 
@@ -81,6 +90,13 @@ def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
     raise AssertionError("".join(seen))
 
 
+def stop(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C, then everything the command printed that was not read yet."""
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=15)
+    return output
+
+
 def ctrl_c(process: subprocess.Popen[str]) -> int:
     os.killpg(process.pid, signal.SIGINT)
     return process.wait(timeout=15)
@@ -119,7 +135,7 @@ def test_local_prints_its_url_and_stops_on_ctrl_c(run_flask: Runner, app_dir: Pa
 def test_dev_runs_flask_against_the_local_deployment(run_flask: Runner) -> None:
     port = free_port()
     process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
-    url = read_until(process, r"Convex local deployment: (http://\S+)").group(1)
+    url = read_until(process, CONVEX_LINE).group(1)
     assert wait_for(f"http://127.0.0.1:{port}/convex-url").text == url
     ctrl_c(process)
     for stopped in (url, f"http://127.0.0.1:{port}/convex-url"):
@@ -130,7 +146,7 @@ def test_dev_runs_flask_against_the_local_deployment(run_flask: Runner) -> None:
 def test_dev_stops_both_servers_on_sigterm(run_flask: Runner) -> None:
     port = free_port()
     process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
-    url = read_until(process, r"Convex local deployment: (http://\S+)").group(1)
+    url = read_until(process, CONVEX_LINE).group(1)
     wait_for(f"http://127.0.0.1:{port}/convex-url")
     # Only the command itself, as a process supervisor would stop it.
     process.send_signal(signal.SIGTERM)
@@ -144,7 +160,7 @@ def test_dev_uses_a_configured_deployment_as_is(run_flask: Runner) -> None:
     port = free_port()
     real = "https://happy-animal-123.convex.cloud"
     process = run_flask("convex", "dev", "--port", str(port), env={"CONVEX_URL": real})
-    read_until(process, re.escape(f"Using the Convex deployment at {real}"))
+    read_until(process, re.escape(f" * Convex:       {real} (CONVEX_URL)"))
     assert wait_for(f"http://127.0.0.1:{port}/convex-url").text == real
     ctrl_c(process)
 
@@ -218,3 +234,66 @@ def test_reset_wipes_only_the_running_local_deployment(
     assert "only wipes the local deployment" in remote.output
     assert ctrl_c(local) == 0
     assert not target.exists()
+
+
+def test_dev_says_once_where_everything_is(run_flask: Runner, app_dir: Path) -> None:
+    port = free_port()
+    process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
+    wait_for(f"http://127.0.0.1:{port}/convex-url")
+    output = stop(process)
+    convex = re.search(CONVEX_LINE, output)
+    assert convex, output
+    data_file = app_dir / "instance" / "convex-local.jsonl"
+    assert re.findall(r"^ \* (\w[\w ]*): +(.*)$", output, re.MULTILINE)[:3] == [
+        ("App", f"http://127.0.0.1:{port}"),
+        ("Convex", f"{convex.group(1)} (functions in {FUNCTIONS})"),
+        ("Data", f"{data_file} (to start empty: stop, delete the file, start again)"),
+    ]
+    assert output.count(convex.group(1)) == output.count(str(data_file)) == 1
+
+
+def test_a_busy_convex_port_is_one_line_naming_the_option(run_flask: Runner) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        process = run_flask("convex", "dev", "--port", str(free_port()), "--convex-port", str(busy))
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert output.strip().splitlines() == [
+        f"Error: Port {busy} of 127.0.0.1 is already in use (another local deployment?): "
+        "choose another with --convex-port (0 picks a free one)"
+    ]
+
+
+def test_sigkill_of_dev_leaves_no_server_behind(run_flask: Runner) -> None:
+    port = free_port()
+    process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
+    url = read_until(process, CONVEX_LINE).group(1)
+    wait_for(f"http://127.0.0.1:{port}/convex-url")
+    process.kill()  # the command alone, not its process group
+    process.wait()
+    for orphan in (url, f"http://127.0.0.1:{port}/convex-url"):
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(orphan)
+            except httpx.TransportError:
+                break
+            assert time.monotonic() < deadline, f"{orphan} still answers"
+            time.sleep(0.1)
+
+
+def test_dev_prints_every_function_log_line_once(run_flask: Runner) -> None:
+    port = free_port()
+    process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
+    assert wait_for(f"http://127.0.0.1:{port}/noisy").status_code == 200
+    output = stop(process)
+    printed = [line for line in output.splitlines() if "noisy" in line or " line" in line]
+    assert printed[:4] == [
+        "[CONVEX Q(logs:noisy)] [LOG] 'hi' 1",
+        "[CONVEX Q(logs:noisy)] [INFO] 'info line'",
+        "[CONVEX Q(logs:noisy)] [WARN] 'warn line'",
+        "[CONVEX Q(logs:noisy)] [ERROR] 'error line' { a: 1 }",
+    ]
+    assert output.count("warn line") == 1, "printed by the deployment and by Python logging"

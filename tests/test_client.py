@@ -22,15 +22,17 @@ from flask_convex import (
     __version__,
 )
 from flask_convex.client import Transport, check_deployment_url
+from flask_convex.connections import ConnectionPool
 
 URL = "https://happy-otter-123.convex.cloud"
 
 
 @pytest.fixture
 def transport() -> Iterator[Transport]:
-    """A transport on its own pooled client, outside any Flask app."""
-    with httpx.Client() as http:
-        yield Transport(http, f"flask-convex-{__version__}")
+    """A transport on its own connection pool, outside any Flask app."""
+    pool = ConnectionPool(timeout=5)
+    yield Transport(pool, f"flask-convex-{__version__}")
+    pool.close()
 
 
 def answer(router: respx.MockRouter, response: httpx.Response | Exception) -> respx.Route:

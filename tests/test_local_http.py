@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _local import call, decode_ts
+from _local import call, decode_ts, eventually
 from joserfc.jwk import RSAKey
 
 from flask_convex.local import LocalDeployment
@@ -160,6 +160,22 @@ def test_log_lines_carry_their_level(http: httpx.Client) -> None:
         "[ERROR] 'error line' { a: 1 }",
     ]
     assert "logLines" not in call(http, "query", "values:echo", {"value": 1})
+
+
+def test_every_kind_of_function_prints_its_logs_and_failure_named(
+    http: httpx.Client, convex_deployment: LocalDeployment
+) -> None:
+    call(http, "query", "logs:noisy")
+    call(http, "mutation", "logs:failingMutation")
+    call(http, "action", "logs:chattyAction")
+    printed = [
+        "[CONVEX Q(logs:noisy)] [LOG] 'hi' 1",
+        "[CONVEX Q(logs:noisy)] [WARN] 'warn line'",
+        "[CONVEX M(logs:failingMutation)] [LOG] 'about to fail'",
+        "[CONVEX M(logs:failingMutation)] Uncaught Error: mutation failed",
+        "[CONVEX A(logs:chattyAction)] [DEBUG] 'debug from an action'",
+    ]
+    eventually(lambda: set(printed) <= set(convex_deployment.output), "the printed log lines")
 
 
 def test_failed_mutation_commits_nothing(http: httpx.Client) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 import respx
@@ -205,14 +206,21 @@ def test_an_async_view_reads_its_preloads_in_one_batch(
 
 
 @pytest.mark.integration
-def test_against_the_local_deployment_preloads_resolve_in_one_request(convex_url: str) -> None:
+def test_against_the_local_deployment_preloads_resolve_in_one_request(
+    convex_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = Flask(__name__)
     app.config["CONVEX_URL"] = convex_url
     Convex(app)
     sent: list[str] = []
-    app.extensions["convex"].transport.http.event_hooks["request"] = [
-        lambda request: sent.append(request.url.path)
-    ]
+    pool = app.extensions["convex"].transport.http
+    send = pool.handle_request
+
+    def recording(request: httpcore.Request) -> httpcore.Response:
+        sent.append(request.url.target.decode())
+        return send(request)
+
+    monkeypatch.setattr(pool, "handle_request", recording)
     with app.test_request_context():
         fetch_mutation(api.counter.increment, {"name": "a", "by": 4})
         count = preload_query(api.counter.get, {"name": "a"})

@@ -27,11 +27,12 @@ from typing import IO, Self
 
 import httpx
 
-__all__ = ["LocalDeployment", "LocalDeploymentError", "install_server"]
+__all__ = ["LocalDeployment", "LocalDeploymentError", "PortInUseError", "install_server"]
 
 SERVER_SOURCE = Path(__file__).parent / "server"
 _READY = re.compile(r"ready at (http://\S+)")
 _RECENT_OUTPUT_LINES = 200
+_EXIT_PORT_IN_USE = 3  # main.mjs's EXIT_PORT_IN_USE
 
 DEFAULT_PORT = 3210
 """The port `python -m flask_convex.local` and `flask convex` serve on unless told otherwise."""
@@ -53,6 +54,15 @@ def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
 
 class LocalDeploymentError(RuntimeError):
     """The local deployment could not be installed or started."""
+
+
+class PortInUseError(LocalDeploymentError):
+    """The port the local deployment was asked to serve on is taken."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"Port {port} of {host} is already in use (another local deployment?)")
+        self.host = host
+        self.port = port
 
 
 def _cache_root() -> Path:
@@ -228,7 +238,10 @@ class LocalDeployment:
         threading.Thread(target=self._wake_on_exit, args=(process,), daemon=True).start()
         if not self._ready.wait(self.startup_timeout) or self._url is None:
             recent = "\n".join(self.output)
+            status = process.poll()
             self.stop()
+            if status == _EXIT_PORT_IN_USE:
+                raise PortInUseError(self.host, self.port)
             raise LocalDeploymentError(f"The local Convex deployment did not start:\n{recent}")
         return self._url
 
@@ -236,12 +249,12 @@ class LocalDeployment:
         with stream:
             for line in stream:
                 self.output.append(line.rstrip("\n"))
-                if self.echo:
-                    sys.stderr.write(line)
                 match = _READY.search(line)
                 if match and self._url is None:
                     self._url = match.group(1)
                     self._ready.set()
+                elif self.echo:
+                    sys.stderr.write(line)
 
     def _wake_on_exit(self, process: subprocess.Popen[str]) -> None:
         process.wait()

@@ -12,6 +12,7 @@ from flask_convex.local import (
     DEFAULT_PORT,
     LocalDeployment,
     LocalDeploymentError,
+    PortInUseError,
     parse_env_pairs,
 )
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, shut_down)
     try:
         url = deployment.start()
+    except PortInUseError as error:
+        print(f"error: {error}: choose another with --port (0 picks a free one)", file=sys.stderr)
+        return 1
     except LocalDeploymentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -145,18 +145,35 @@ export function removeOldBuilds(outRoot, keepId) {
 }
 
 function listModules(functionsDir) {
+  return sourceFiles(functionsDir).filter((rel) => SOURCE.test(rel) && !SKIPPED.test(rel));
+}
+
+/** Whether a path relative to the functions directory is outside what a build reads. */
+export function isIgnored(rel) {
+  const parts = rel.split(path.sep);
+  return parts[0] === "_generated" || parts.some((part) => part.startsWith(".") || part === "node_modules");
+}
+
+/** Every file of `functionsDir` a build may read (relative paths, sorted). */
+export function sourceFiles(functionsDir) {
   if (!fs.statSync(functionsDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new BuildError(`Functions directory not found: ${functionsDir}`);
   }
   const found = [];
   const walk = (rel) => {
-    for (const entry of fs.readdirSync(path.join(functionsDir, rel), { withFileTypes: true })) {
+    let entries;
+    try {
+      entries = fs.readdirSync(path.join(functionsDir, rel), { withFileTypes: true });
+    } catch (error) {
+      // A folder removed while we list (a checkout under way): the watcher looks again.
+      if (error.code === "ENOENT" && rel !== "") return;
+      throw error;
+    }
+    for (const entry of entries) {
       const child = path.join(rel, entry.name);
-      if (entry.name.startsWith(".") || entry.name === "node_modules" || child === "_generated") {
-        continue;
-      }
+      if (isIgnored(child)) continue;
       if (entry.isDirectory()) walk(child);
-      else if (SOURCE.test(entry.name) && !SKIPPED.test(entry.name)) found.push(child);
+      else if (entry.isFile()) found.push(child);
     }
   };
   walk("");

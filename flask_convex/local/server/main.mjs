@@ -2,7 +2,8 @@
 // Entry point: `node main.mjs --functions DIR [--port P] [--data FILE] [--watch]
 // [--env KEY=VALUE ...]`, with the admin key (if any) in FLASK_CONVEX_ADMIN_KEY.
 // Prints "Convex local deployment ready at <url>" once it serves; the Python
-// launcher waits for that line.
+// launcher waits for that line. Exits with EXIT_PORT_IN_USE, silently, when the
+// port is taken: the launcher names the option that changes it.
 
 import fs from "node:fs";
 import http from "node:http";
@@ -13,6 +14,10 @@ import { createHttpHandler } from "./http.mjs";
 import { Runtime } from "./runtime.mjs";
 import { DataFile } from "./store.mjs";
 import { attachSync } from "./sync.mjs";
+import { sourceDigests, watchSources } from "./watch.mjs";
+
+/** The exit status when the port is taken, which the Python launcher turns into its own message. */
+const EXIT_PORT_IN_USE = 3;
 
 const { values: options } = parseArgs({
   options: {
@@ -54,20 +59,31 @@ const dataFile = new DataFile(options.data ? path.resolve(options.data) : null);
 const runtime = new Runtime({ functionsDir: options.functions, buildRoot, dataFile, adminKey });
 const maxBodyBytes = Number(options["max-body-bytes"]);
 
+// Taken before the first build, so a save made while it runs is seen as a change.
+let built = null;
 try {
   dataFile.lock();
   process.on("exit", () => dataFile.unlock());
-  await runtime.start();
+  if (options.watch) built = sourceDigests(runtime.functionsDir);
+  // While watching, a broken build waits for a fix instead of exiting, as `npx convex dev` does.
+  await runtime.start({ serveBrokenBuild: options.watch });
 } catch (error) {
   process.stderr.write(`error: cannot start the local deployment: ${error.message ?? error}\n`);
   fs.rmSync(buildRoot, { recursive: true, force: true });
   process.exit(1);
 }
 
+if (runtime.buildError !== null) reportBuildError("Build failed; no functions are served until it is fixed");
+
 const server = http.createServer(createHttpHandler(runtime, { maxBodyBytes }));
 const wss = attachSync(server, runtime, {
   pingIntervalMs: Number(options["ping-interval-ms"]),
   maxPayload: maxBodyBytes,
+});
+server.on("error", (error) => {
+  if (error.code !== "EADDRINUSE") throw error;
+  fs.rmSync(buildRoot, { recursive: true, force: true });
+  process.exit(EXIT_PORT_IN_USE);
 });
 server.listen(Number(options.port), options.host, () => {
   const { port } = server.address();
@@ -75,12 +91,14 @@ server.listen(Number(options.port), options.host, () => {
   process.stdout.write(`Convex local deployment ready at http://${host}:${port}\n`);
 });
 
-if (options.watch) watchFunctions(options.functions);
+let watcher = null;
+if (options.watch) watcher = watchSources(runtime.functionsDir, built, rebuild);
 
 let stopping = false;
 function stop() {
   if (stopping) return;
   stopping = true;
+  watcher?.close();
   for (const client of wss.clients) client.terminate();
   server.close();
   server.closeAllConnections();
@@ -96,21 +114,22 @@ if (options["exit-with-stdin"]) {
   process.stdin.resume();
 }
 
-/** Rebuilds on source changes, a burst of saves at a time, one build at a time. */
-function watchFunctions(directory) {
-  let timer = null;
-  let building = Promise.resolve();
-  fs.watch(directory, { recursive: true }, (_event, filename) => {
-    if (filename && (filename.startsWith("_generated") || filename.includes("node_modules"))) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      building = building.then(async () => {
-        if (await runtime.reload()) {
-          process.stdout.write("Reloaded Convex functions\n");
-        } else {
-          process.stderr.write(`Build failed; still serving the last good build:\n${runtime.buildError}\n`);
-        }
-      });
-    }, 100);
-  });
+/** Reloads after `changed` files changed and says so in one line, or prints the build error. */
+async function rebuild(changed) {
+  const started = performance.now();
+  const names = changed.join(", ");
+  if (await runtime.reload()) {
+    const ms = Math.round(performance.now() - started);
+    process.stdout.write(`${clock()} Reloaded Convex functions (${names}) in ${ms} ms\n`);
+  } else {
+    reportBuildError(`Build failed (${names}); still serving the last good build`);
+  }
+}
+
+function reportBuildError(headline) {
+  process.stderr.write(`${clock()} ${headline}:\n${runtime.buildError}\n`);
+}
+
+function clock() {
+  return new Date().toTimeString().slice(0, 8);
 }

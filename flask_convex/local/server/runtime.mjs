@@ -19,6 +19,7 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { systemQuery } from "./cliApi.mjs";
+import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
@@ -69,10 +70,21 @@ export class Runtime {
     this.history = []; // [{ts, undo: [[id, previous document or undefined]]}], oldest first
   }
 
-  /** Builds the functions and loads the data file; throws when either fails. */
-  async start() {
+  /**
+   * Builds the functions and loads the data file; throws when either fails,
+   * unless `serveBrokenBuild`: then a failed build serves no functions (see
+   * `buildError`) until `reload()` succeeds.
+   */
+  async start({ serveBrokenBuild = false } = {}) {
     const state = this.dataFile.load();
-    const build = await this.build();
+    let build;
+    try {
+      build = await this.build();
+    } catch (error) {
+      if (!serveBrokenBuild || !(error instanceof BuildError)) throw error;
+      this.buildError = error.message;
+      build = { modules: new Map(), schema: undefined, authConfig: undefined };
+    }
     this.t = convexTest(build.schema, PLACEHOLDER_MODULES);
     this.db = await captureDatabase(this.t);
     this.install(build);
@@ -340,19 +352,25 @@ export class Runtime {
    */
   async run({ fn, args, auth, kind, snapshot, key, journal }) {
     const request = { logLines: [], commitTs: null, key, journal };
+    let type = null;
     try {
       if (fn.module.startsWith("_system/")) return { ok: true, value: this.runSystem(fn, args, auth, snapshot), logLines: [] };
-      const type = this.resolve(fn, kind, auth.admin);
+      type = this.resolve(fn, kind, auth.admin);
       checkArgs(this.modules.get(fn.module)[fn.name], args);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
       const call = () => accessor[type](makeFunctionReference(fn.display), args);
       const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
         ? snapshotStorage.run(snapshot.documents, call)
         : call()));
+      printFunctionLogs(type, fn.display, request.logLines);
       return { ok: true, value, logLines: request.logLines, commitTs: request.commitTs };
     } catch (error) {
       const requestId = `${REQUEST_ID_PREFIX}${(++requestCount).toString(16).padStart(8, "0")}`;
-      return { ok: false, ...this.describe(error, requestId), logLines: request.logLines };
+      const { text, data, hasData } = this.describe(error);
+      // A path that names no function ran nothing, so it logs nothing (as in Convex).
+      if (type !== null) printFunctionLogs(type, fn.display, request.logLines, text);
+      const message = `[Request ID: ${requestId}] Server Error\n${text}`;
+      return { ok: false, message, data, hasData, logLines: request.logLines };
     }
   }
 
@@ -378,20 +396,20 @@ export class Runtime {
     return type;
   }
 
-  describe(error, requestId) {
-    const prefix = `[Request ID: ${requestId}] Server Error\n`;
+  /** A thrown error as the backend reports it: `{text, data, hasData}`, `text` without the request id. */
+  describe(error) {
     if ([SystemError, InvalidCursorError, ArgumentValidationError].some((type) => error instanceof type)) {
-      return { message: prefix + error.message, hasData: false };
+      return { text: error.message, hasData: false };
     }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {
-      return { message: `${prefix}Uncaught ConvexError: ${error.message}`, data: error.data, hasData: true };
+      return { text: `Uncaught ConvexError: ${error.message}`, data: error.data, hasData: true };
     }
     const name = error?.name ?? "Error";
     const frames = String(error?.stack ?? "")
       .split("\n")
       .filter((line) => line.includes(this.functionsDir))
       .map((line) => line.replaceAll(this.functionsDir, `../${path.basename(this.functionsDir)}`));
-    return { message: [`${prefix}Uncaught ${name}: ${error?.message ?? error}`, ...frames].join("\n"), hasData: false };
+    return { text: [`Uncaught ${name}: ${error?.message ?? error}`, ...frames].join("\n"), hasData: false };
   }
 }
 
@@ -400,7 +418,8 @@ class SystemError extends Error {}
 
 function notFound(fn) {
   return new SystemError(
-    `Could not find public function for '${fn.display}'. Did you forget to run \`npx convex dev\` or \`npx convex deploy\`?`,
+    `Could not find public function for '${fn.display}'. Is it exported from convex/${fn.module}.ts? `
+      + "`flask convex dev` reloads on every save and prints the build error if there is one.",
   );
 }
 

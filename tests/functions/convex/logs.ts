@@ -1,4 +1,4 @@
-import { queryGeneric as query } from "convex/server";
+import { actionGeneric as action, mutationGeneric as mutation, queryGeneric as query } from "convex/server";
 
 export const noisy = query({
   args: {},
@@ -7,6 +7,22 @@ export const noisy = query({
     console.info("info line");
     console.warn("warn line");
     console.error("error line", { a: 1 });
+    return null;
+  },
+});
+
+export const failingMutation = mutation({
+  args: {},
+  handler: async () => {
+    console.log("about to fail");
+    throw new Error("mutation failed");
+  },
+});
+
+export const chattyAction = action({
+  args: {},
+  handler: async () => {
+    console.debug("debug from an action");
     return null;
   },
 });

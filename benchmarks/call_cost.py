@@ -1,0 +1,214 @@
+"""CPU per request of the live page, its bare twin, an unchanged poll and a bare http.client POST.
+
+Run `python -m benchmarks.call_cost [--seconds S] [--rounds N] [--profile]` from the
+repository root. One thread of this process serves benchmarks.live_page's app
+(the example's live page of 20 tasks, and /bare, the same template over a
+constant list) straight through WSGI, so only the app's CPU is counted, against a
+fixed-answer Convex stub in its own process. The phases run interleaved for
+several rounds; it prints the median CPU (time.process_time) per request and:
+
+- what one Convex call adds to a page (live - bare) against a keep-alive
+  http.client POST of the same body (target: at most 1.3x);
+- an unchanged poll, which asks Convex (poll sharing off), against the page
+  (target: at least 3x cheaper).
+
+--profile samples the live page with py-spy (in the bench extra; it needs ptrace
+permission) and prints each library's share of the CPU, flask-convex's own
+included (target: at most 5%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+from werkzeug.test import EnvironBuilder
+
+from ._stub import stub_process
+from .live_page import TASKS, create_app
+
+Request = Callable[[], None]
+
+
+def wsgi_request(app: Flask, path: str, **request: Any) -> Request:
+    """Calls `app` for `path` with a prepared environ and reads the whole answer, as a server."""
+    environ = EnvironBuilder(path=path, base_url="http://127.0.0.1:8000", **request).get_environ()
+    body = environ["wsgi.input"].read()
+
+    def start_response(status: str, headers: list[tuple[str, str]], *_: object) -> Any:
+        if not status.startswith(("200", "204")):
+            raise SystemExit(f"{path} answered {status}")
+        return None
+
+    def run() -> None:
+        answer = app(dict(environ, **{"wsgi.input": io.BytesIO(body)}), start_response)
+        b"".join(answer)
+        getattr(answer, "close", lambda: None)()
+
+    return run
+
+
+def bare_post(convex_url: str, body: bytes) -> Request:
+    """The floor: one keep-alive http.client connection posting the page's body to Convex."""
+    parts = urlsplit(convex_url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
+    headers = {"Content-Type": "application/json", "Convex-Client": "bench-0.0.0"}
+
+    def run() -> None:
+        connection.request("POST", "/api/query_batch", body=body, headers=headers)
+        json.loads(connection.getresponse().read())
+
+    return run
+
+
+def phases(app: Flask, convex_url: str) -> dict[str, Request]:
+    """Each request to measure, keyed by name; the poll comes from a rendered page."""
+    client = app.test_client()
+    page = client.get("/").text
+    fragment = re.search(r'<div id="([^"]+)"[^>]* data-convex-ref="([^"]+)"', page)
+    assert fragment, "the live page has no live fragment"
+    hashes = re.search(r'data-convex-hash="([^"]+)"', page)
+    token = re.search(r'data-csrf-token="([^"]+)"', page)
+    assert hashes, "the live fragment has no hash"
+    assert token, "the page has no CSRF token"
+    session = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert session, "the page set no session cookie"
+    cookie = f"{session.key}={session.value}"
+    poll = {"fragments": [{"id": fragment[1], "ref": fragment[2], "hash": hashes[1]}]}
+    args = {"list": "default"}
+    batch = {"queries": [{"path": "tasks:list", "args": args, "format": "convex_encoded_json"}]}
+    return {
+        "bare": wsgi_request(app, "/bare", headers={"Cookie": cookie}),
+        "live": wsgi_request(app, "/", headers={"Cookie": cookie}),
+        "poll": wsgi_request(
+            app,
+            "/_convex/poll",
+            method="POST",
+            json=poll,
+            headers={
+                "Cookie": cookie,
+                "Origin": "http://127.0.0.1:8000",
+                "X-CSRF-Token": token[1],
+            },
+        ),
+        "http.client": bare_post(convex_url, json.dumps(batch).encode()),
+    }
+
+
+def cpu_us(run: Request, seconds: float) -> float:
+    """Median-free mean CPU microseconds per call of `run` over about `seconds` of wall time."""
+    count, started, cpu = 0, time.monotonic(), time.process_time()
+    while time.monotonic() - started < seconds:
+        for _ in range(20):
+            run()
+        count += 20
+    return (time.process_time() - cpu) / count * 1e6
+
+
+def library_of(frame: str) -> str:
+    """The library a py-spy frame ("function (path:line)") belongs to, by its top-level module."""
+    path = frame.rpartition("(")[2].rpartition(":")[0]
+    if "site-packages/" in path:
+        path = path.split("site-packages/")[1]
+    top = path.lstrip("<").split("/")[0].removesuffix(".py")
+    if top in sys.stdlib_module_names:
+        return f"stdlib {top}"
+    if top in ("benchmarks", "example", "app", "users", "call_cost", "live_page"):
+        return "the example app and benchmark"
+    return top
+
+
+def profile(run: Request, seconds: float) -> Counter[str]:
+    """Samples `run` in a loop with py-spy; the samples per library of the innermost frame."""
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp, "profile.txt")
+        py_spy = shutil.which("py-spy", path=Path(sys.executable).parent) or "py-spy"
+        options = ["--rate", "1000", "--format", "raw", "--output", str(output)]
+        # --gil: only samples holding the GIL, the CPU, not the wait for Convex.
+        options += ["--gil", "--nonblocking"]
+        spy = subprocess.Popen(
+            [py_spy, "record", "--pid", str(os.getpid()), *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(1)  # py-spy attaches
+        cpu_us(run, seconds)
+        spy.send_signal(signal.SIGINT)
+        _, errors = spy.communicate(timeout=30)
+        if not output.exists():
+            raise SystemExit(f"py-spy failed (it needs ptrace permission): {errors.decode()}")
+        shares: Counter[str] = Counter()
+        for line in output.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            shares[library_of(stack.split(";")[-1])] += int(count)
+    return shares
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of one run")
+    parser.add_argument("--rounds", type=int, default=7, help="runs of each phase")
+    parser.add_argument("--profile", action="store_true", help="py-spy breakdown of the page")
+    options = parser.parse_args()
+    with stub_process(value=json.dumps(TASKS).encode()) as convex_url:
+        app = create_app()
+        app.config.update(CONVEX_URL=convex_url, CONVEX_POLL_SHARE=0)
+        requests = phases(app, convex_url)
+        for run in requests.values():
+            cpu_us(run, 0.3)  # warm up: connections, caches, compiled templates
+        samples: dict[str, list[float]] = {name: [] for name in requests}
+        names = list(requests)
+        for round_ in range(options.rounds):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                samples[name].append(cpu_us(requests[name], options.seconds))
+        shares, pages = {}, ("live", "bare")
+        if options.profile:
+            shares = {name: profile(requests[name], options.seconds * 4) for name in pages}
+    cost = {name: statistics.median(values) for name, values in samples.items()}
+    print(f"CPU per request, one thread, median of {options.rounds} interleaved runs:")
+    for name, label in {
+        "bare": "same page, constant list",
+        "live": "live page / (20 tasks)",
+        "poll": "unchanged poll (asks Convex)",
+        "http.client": "bare http.client POST",
+    }.items():
+        print(f"  {label:30} {cost[name]:7.0f} us")
+    added = cost["live"] - cost["bare"]
+    print(f"one Convex call adds {added:.0f} us to the page")
+    print(f"added / http.client POST: {added / cost['http.client']:.2f}x (target <= 1.3x)")
+    print(f"live page / poll:         {cost['live'] / cost['poll']:.2f}x (target >= 3x)")
+    if shares:
+        print("py-spy, CPU per request by the innermost frame's library (us):")
+        print(f"  {'':30} {'live':>7} {'bare':>7} {'added':>7}")
+        live, bare = (_per_request(shares[name], cost[name]) for name in ("live", "bare"))
+        for library in sorted(live, key=lambda name: bare.get(name, 0.0) - live[name])[:12]:
+            here, there = live[library], bare.get(library, 0.0)
+            print(f"  {library:30} {here:7.0f} {there:7.0f} {here - there:7.0f}")
+        own = live.get("flask_convex", 0.0)
+        print(f"flask-convex's own share of the live page: {own / cost['live']:.1%} (target <= 5%)")
+
+
+def _per_request(samples: Counter[str], cost_us: float) -> dict[str, float]:
+    total = sum(samples.values())
+    return {library: count / total * cost_us for library, count in samples.items()}
+
+
+if __name__ == "__main__":
+    main()
