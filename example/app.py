@@ -22,6 +22,7 @@ from flask_convex import (
     api,
     fetch_mutation,
     fetch_query,
+    preload_paginated_query,
     preload_query,
     revalidate,
     revalidate_path,
@@ -29,6 +30,12 @@ from flask_convex import (
 )
 
 from . import users
+
+HISTORY_PAGE: Final = 20
+"""Entries per page of /history."""
+
+SEED_COUNT: Final = 200
+"""Entries the history's seed button adds."""
 
 LIST: Final = "default"
 """The task list every page shows, as in the seed's `{ list: "default" }`."""
@@ -88,6 +95,37 @@ def remove_task(task_id: str) -> None:
     """Delete a task."""
     fetch_mutation(api.tasks.remove, {"id": task_id})
     revalidate(api.tasks.list)
+
+
+@pages.get("/history")
+def history() -> str:
+    """A long list as `usePaginatedQuery`: 20 entries, more as you scroll, every page live."""
+    entries = preload_paginated_query(api.history.list, initial_num_items=HISTORY_PAGE)
+    return render_template("history.html", entries=entries)
+
+
+@pages.post("/history")
+@server_action(form="partials/history_form.html")
+def add_history() -> None:
+    """Add an entry at the top of the history."""
+    fetch_mutation(api.history.add, {"text": request.form.get("text", "")})
+    revalidate(api.history.list)
+
+
+@pages.post("/history/seed")
+@server_action
+def seed_history() -> None:
+    """Add SEED_COUNT numbered entries, so there is something to scroll through."""
+    fetch_mutation(api.history.seed, {"count": SEED_COUNT})
+    revalidate(api.history.list)
+
+
+@pages.post("/history/<entry_id>/remove")
+@server_action
+def remove_history(entry_id: str) -> None:
+    """Delete an entry, wherever it is in the list."""
+    fetch_mutation(api.history.remove, {"id": entry_id})
+    revalidate(api.history.list)
 
 
 @pages.get("/static")

@@ -27,6 +27,7 @@ from .fetch import (
     fetch_query,
 )
 from .functions import FunctionReference, api
+from .paginated import PaginatedPreloaded, preload_paginated_query
 from .preload import (
     Preloaded,
     apreloaded_query_result,
@@ -47,6 +48,7 @@ __all__ = [
     "ConvexValueError",
     "FunctionReference",
     "LiveReferenceError",
+    "PaginatedPreloaded",
     "Preloaded",
     "TokenIssuer",
     "__version__",
@@ -61,6 +63,7 @@ __all__ = [
     "fetch_mutation",
     "fetch_query",
     "jwks_data_uri",
+    "preload_paginated_query",
     "preload_query",
     "preloaded_query_result",
     "revalidate",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b
 from pathlib import Path
@@ -76,28 +76,58 @@ class LiveRef:
     partial: str
     tag: str = "div"
     css_class: str = ""
+    kind: str = ""
+    """"" for a partial rendered with the value; else a kind given to `register_kind`."""
+    options: dict[str, JsonValue] = field(default_factory=dict)
+    """What the kind's renderer needs besides the value, signed with the rest."""
 
     def sign(self) -> str:
         """The reference signed with the app's SECRET_KEY, safe to put in the page."""
-        return str(
-            _serializer().dumps([self.name, self.args, self.partial, self.tag, self.css_class])
-        )
+        payload: list[Any] = [self.name, self.args, self.partial, self.tag, self.css_class]
+        if self.kind:
+            payload += [self.kind, self.options]
+        return str(serializer().dumps(payload))
 
     @classmethod
     def load(cls, signed: str) -> LiveRef:
         """Verify a signed reference and read it; LiveReferenceError if tampered or expired."""
         max_age = current_app.config["CONVEX_LIVE_MAX_AGE"]
         try:
-            name, args, partial, tag, css_class = _serializer().loads(signed, max_age=max_age)
+            name, args, partial, tag, css_class, *extra = serializer().loads(
+                signed, max_age=max_age
+            )
+            kind, options = extra or ("", {})
         except SignatureExpired as error:
             raise LiveReferenceError("The live reference has expired") from error
         except (BadData, ValueError, TypeError) as error:
             raise LiveReferenceError("The live reference is not valid") from error
-        return cls(name, args, partial, tag, css_class)
+        if kind and kind not in _KINDS:
+            raise LiveReferenceError(f"The live reference is of an unknown kind {kind!r}")
+        return cls(name, args, partial, tag, css_class, kind, options)
 
     def matches(self, name: str, key: str | None) -> bool:
-        """Whether this shows function `name` called with arguments `key` (None: any)."""
-        return self.name == name and (key is None or key == args_key(self.args))
+        """Whether this shows function `name` called with arguments `key` (None: any).
+
+        Arguments without `paginationOpts` match every page of a paginated query.
+        """
+        if self.name != name:
+            return False
+        if key is None or key == args_key(self.args):
+            return True
+        if "paginationOpts" not in self.args:
+            return False
+        return key == args_key({k: v for k, v in self.args.items() if k != "paginationOpts"})
+
+
+KindRenderer = Callable[[LiveRef, Outcome, str, str, bool], Markup]
+"""Renders a fragment of a kind: reference, outcome, its hash, element id, out-of-band or not."""
+
+_KINDS: Final[dict[str, KindRenderer]] = {}
+
+
+def register_kind(kind: str, renderer: KindRenderer) -> None:
+    """Render live references of `kind` with `renderer` instead of their partial alone."""
+    _KINDS[kind] = renderer
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +163,7 @@ def live_fragment(
     ref = LiveRef(preloaded.name, preloaded.args, partial, _checked_tag(tag), css_class)
     outcome = preloaded.outcome
     outcome.unwrap()
-    return _render(ref, outcome, outcome_hash(outcome), _new_element_id(ref), oob=False)
+    return _render(ref, outcome, outcome_hash(outcome), new_element_id(ref), oob=False)
 
 
 def lazy_fragment(
@@ -152,7 +182,7 @@ def lazy_fragment(
     return _element(
         ref.tag,
         {
-            "id": _new_element_id(ref),
+            "id": new_element_id(ref),
             "class": _classes("convex-live convex-loading", css_class),
             "data-convex-ref": ref.sign(),
             "data-convex-hash": "",
@@ -285,9 +315,29 @@ blueprint.add_app_template_global(lazy_fragment, "convex_lazy")
 
 
 def _render(ref: LiveRef, outcome: Outcome, shown: str, element_id: str, *, oob: bool) -> Markup:
+    renderer = _KINDS.get(ref.kind)
+    if renderer is not None:
+        return renderer(ref, outcome, shown, element_id, oob)
+    return render_fragment(ref, outcome, shown, element_id, oob=oob)
+
+
+def render_fragment(
+    ref: LiveRef,
+    outcome: Outcome,
+    shown: str,
+    element_id: str,
+    *,
+    oob: bool,
+    body: str | None = None,
+) -> Markup:
+    """The live wrapper of `ref` around `body` (default: its partial rendered with the value).
+
+    A failed outcome shows convex/fragment_error.html instead.
+    """
     classes = "convex-live"
     if outcome.error is None:
-        body = render_template(ref.partial, value=outcome.value)
+        if body is None:
+            body = render_template(ref.partial, value=outcome.value)
     else:
         current_app.logger.warning("Live fragment %s failed: %s", ref.name, outcome.error)
         classes += " convex-error"
@@ -334,7 +384,7 @@ def _checked_tag(tag: str) -> str:
     return tag
 
 
-def _new_element_id(ref: LiveRef) -> str:
+def new_element_id(ref: LiveRef) -> str:
     """A stable id for the fragment, unique within the page being rendered."""
     digest = blake2b(
         f"{ref.name}\0{args_key(ref.args)}\0{ref.partial}".encode(), digest_size=6
@@ -344,16 +394,17 @@ def _new_element_id(ref: LiveRef) -> str:
     return f"convex-{digest}" if count == 1 else f"convex-{digest}-{count}"
 
 
-def _serializer() -> URLSafeTimedSerializer:
+def serializer(salt: str = SALT) -> URLSafeTimedSerializer:
+    """The app's signer of values put in pages, for `salt` (default: live references)."""
     secret = current_app.secret_key
     if not secret:
         raise ConvexConfigError(
             "Live fragments sign their references with the app's SECRET_KEY: set it"
         )
-    return _serializer_for(secret)
+    return _serializer_for(secret, salt)
 
 
 @lru_cache(maxsize=8)
-def _serializer_for(secret: str | bytes) -> URLSafeTimedSerializer:
-    """One serializer per secret: building one costs as much as signing with it."""
-    return URLSafeTimedSerializer(secret, salt=SALT)
+def _serializer_for(secret: str | bytes, salt: str) -> URLSafeTimedSerializer:
+    """One serializer per secret and salt: building one costs as much as signing with it."""
+    return URLSafeTimedSerializer(secret, salt=salt)

@@ -9,4 +9,6 @@ export default defineSchema({
     // tokenIdentifier of the user who created the task; absent for anonymous tasks.
     owner: v.optional(v.string()),
   }).index("by_list_owner", ["list", "owner"]),
+  // A shared history that the /history page lists 20 entries at a time.
+  history: defineTable({ text: v.string() }),
 });

@@ -8,6 +8,8 @@
  * - Sends the CSRF token as X-CSRF-Token with every htmx request, and the page's
  *   live fragments as the `_convex_live` field of every htmx POST, so
  *   a server action can answer with the fragments it changed.
+ * - Marks a paginated list busy (aria-busy, data-convex-status="LoadingMore")
+ *   while its load-more request runs; htmx disables the button meanwhile.
  * - Lets server-action error answers swap: the re-rendered form (X-Convex-Action:
  *   form) in place, an error fragment (X-Convex-Action: error) into
  *   #convex-errors, made at the end of <body> if the page has none.
@@ -139,6 +141,26 @@
       detail.target = errorBox();
       detail.swapOverride = "innerHTML";
     }
+  });
+
+  // Events of a replaced control no longer reach the document: the request's own
+  // end does, after htmx has swapped its answer in.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.hasAttribute || !elt.hasAttribute("data-convex-more")) {
+      return;
+    }
+    var control = elt.closest(".convex-more");
+    var list = control.closest(".convex-paginated") || control;
+    var status = control.getAttribute("data-convex-status");
+    control.setAttribute("data-convex-status", "LoadingMore");
+    list.setAttribute("aria-busy", "true");
+    event.detail.xhr.addEventListener("loadend", function () {
+      list.removeAttribute("aria-busy");
+      if (control.isConnected) {
+        control.setAttribute("data-convex-status", status);
+      }
+    });
   });
 
   document.addEventListener("visibilitychange", function () {
