@@ -70,6 +70,15 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
       await runtime.reset();
       return { ts: encodeTs(runtime.latestTs) };
     },
+    "POST /_flask_convex/trust_issuer": async (ctx) => {
+      if (!ctx.auth.admin) throw new RequestError(403, "BadDeployKey", "Trusting an issuer requires an admin key");
+      const { issuer, jwks } = await ctx.json();
+      if (typeof issuer !== "string" || !Array.isArray(jwks?.keys)) {
+        throw new RequestError(400, "BadRequest", "Expected {issuer: string, jwks: {keys: [...]}}");
+      }
+      runtime.trustIssuer(issuer, jwks);
+      return {};
+    },
     "GET /_flask_convex/status": async (ctx) => {
       localOnly(ctx);
       return { ts: encodeTs(runtime.latestTs), buildError: runtime.buildError };

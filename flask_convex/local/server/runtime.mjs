@@ -16,7 +16,7 @@ import path from "node:path";
 import util from "node:util";
 import { convexTest } from "convex-test";
 import { makeFunctionReference } from "convex/server";
-import { Authenticator } from "./auth.mjs";
+import { Authenticator, normalizeIssuer } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { systemQuery } from "./cliApi.mjs";
 import { printFunctionLogs } from "./logs.mjs";
@@ -63,6 +63,7 @@ export class Runtime {
     this.adminKey = adminKey;
     this.buildCount = 0;
     this.buildError = null;
+    this.givenKeys = new Map();
     this.listeners = new Set();
     // Listeners run in the context of start-up, not of the mutation whose
     // commit triggered them, so no convex-test transaction state leaks in.
@@ -137,12 +138,22 @@ export class Runtime {
 
   install({ modules, authConfig }) {
     this.modules = modules;
-    this.auth = new Authenticator(authConfig, this.adminKey);
+    this.authConfig = authConfig;
+    this.auth = new Authenticator(authConfig, this.adminKey, this.givenKeys);
     this.db.componentModules(async (modulePath) => {
       const module = this.modules.get(modulePath);
       if (module === undefined) throw new Error(`Could not find module for: "${modulePath}"`);
       return module;
     });
+  }
+
+  /**
+   * Verifies tokens of `issuer`, for the provider of auth.config.ts that names
+   * it, with `jwks` instead of fetching the provider's keys; kept across reloads.
+   */
+  trustIssuer(issuer, jwks) {
+    this.givenKeys.set(normalizeIssuer(issuer), jwks);
+    this.auth = new Authenticator(this.authConfig, this.adminKey, this.givenKeys);
   }
 
   /** Registers `listener()` to run after every commit, reset and reload. */
