@@ -19,10 +19,14 @@ VALUE = b'[{"_id":"k57a","text":"Buy milk","isCompleted":false,"_creationTime":1
 
 
 class Stub:
-    """The server: a fixed answer after `delay` seconds, counting API requests and connections."""
+    """The server: a fixed answer after `delay` seconds, counting API requests and connections.
 
-    def __init__(self, delay: float = 0.0, value: bytes = VALUE) -> None:
+    With `trickle`, the answer goes out one byte every `trickle` seconds, headers included.
+    """
+
+    def __init__(self, delay: float = 0.0, value: bytes = VALUE, trickle: float = 0.0) -> None:
         self.delay = delay
+        self.trickle = trickle
         self._result = b'{"status":"success","value":' + value + b"}"
         self.requests = 0
         self.connections = 0
@@ -62,16 +66,28 @@ class Stub:
                 if self.delay:
                     await asyncio.sleep(self.delay)
                 payload = self._answer(request_line.split(" ")[1], body)
-                writer.write(
+                await self._write(
+                    writer,
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
+                    b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload),
                 )
-                await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client closed the connection
         finally:
             del self._handlers[handler]
             writer.close()
+
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        if not self.trickle:
+            writer.write(data)
+            await writer.drain()
+            return
+        for index in range(len(data)):
+            if writer.is_closing():
+                return
+            writer.write(data[index : index + 1])
+            await writer.drain()
+            await asyncio.sleep(self.trickle)
 
     def _answer(self, path: str, body: bytes) -> bytes:
         if path == "/stats":
@@ -84,9 +100,11 @@ class Stub:
 
 
 @contextmanager
-def stub_thread(delay: float = 0.0, value: bytes = VALUE) -> Iterator[tuple[Stub, str]]:
+def stub_thread(
+    delay: float = 0.0, value: bytes = VALUE, trickle: float = 0.0
+) -> Iterator[tuple[Stub, str]]:
     """Run a stub on a daemon thread of this process; yields it and its URL."""
-    stub = Stub(delay, value)
+    stub = Stub(delay, value, trickle)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

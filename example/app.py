@@ -19,9 +19,11 @@ from flask.typing import ResponseReturnValue
 from flask_convex import (
     Convex,
     ConvexError,
+    ConvexValueError,
     api,
     fetch_mutation,
     fetch_query,
+    limit_body,
     preload_paginated_query,
     preload_query,
     revalidate,
@@ -29,7 +31,7 @@ from flask_convex import (
     server_action,
 )
 
-from . import users
+from . import errors, users
 
 HISTORY_PAGE: Final = 20
 """Entries per page of /history."""
@@ -39,6 +41,9 @@ SEED_COUNT: Final = 200
 
 LIST: Final = "default"
 """The task list every page shows, as in the seed's `{ list: "default" }`."""
+
+API_MAX_BODY: Final = 256 * 1024
+"""The largest body `/api/tasks` reads, in bytes: a task is a line of text."""
 
 DEFAULTS: Final[Mapping[str, Any]] = {
     # The iss claim of the users' tokens; the local deployment gets the matching
@@ -62,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     convex = Convex(app)
     convex.identity_claims(lambda user: {"name": user.name})
     users.init_app(app)
+    errors.init_app(app)
     app.register_blueprint(pages)
     return app
 
@@ -165,11 +171,15 @@ def api_create_task() -> ResponseReturnValue:
 
     It takes JSON only: a cross-site page cannot send `Content-Type:
     application/json` without a CORS preflight, which this app never grants,
-    so no CSRF token is needed.
+    so no CSRF token is needed. Bodies over API_MAX_BODY are refused (413).
     """
+    limit_body(API_MAX_BODY)
     if not request.is_json:
         return _json_error("Send the task as JSON with Content-Type: application/json", 415)
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        return _json_error("The JSON is nested too deeply", 400)
     if not isinstance(body, dict):
         return _json_error('The body must be a JSON object such as {"text": "Buy milk"}', 400)
     text = body.get("text")
@@ -177,6 +187,8 @@ def api_create_task() -> ResponseReturnValue:
         return _json_error('"text" is required and must be a string', 400)
     try:
         fetch_mutation(api.tasks.create, {"list": LIST, "text": text})
+    except ConvexValueError as error:
+        return _json_error(f'"text" cannot be stored: {error}', 400)
     except ConvexError as error:
         return _json_error(str(error.data), 400)
     return jsonify(success=True)

@@ -5,6 +5,7 @@ from convex import ConvexInt64
 from .__about__ import __version__
 from .actions import revalidate, revalidate_path, server_action
 from .auth import TokenIssuer, current_issuer, jwks_data_uri
+from .csrf import limit_body
 from .csrf import protect as csrf_protect
 from .errors import (
     ConvexAuthError,
@@ -13,6 +14,7 @@ from .errors import (
     ConvexError,
     ConvexFlaskError,
     ConvexFunctionError,
+    ConvexOutcomeUnknownError,
     ConvexRequestError,
     ConvexValueError,
     LiveReferenceError,
@@ -44,6 +46,7 @@ __all__ = [
     "ConvexFlaskError",
     "ConvexFunctionError",
     "ConvexInt64",
+    "ConvexOutcomeUnknownError",
     "ConvexRequestError",
     "ConvexValueError",
     "FunctionReference",
@@ -63,6 +66,7 @@ __all__ = [
     "fetch_mutation",
     "fetch_query",
     "jwks_data_uri",
+    "limit_body",
     "preload_paginated_query",
     "preload_query",
     "preloaded_query_result",

@@ -18,15 +18,17 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from .context import peek_request_state
 from .csrf import is_same_origin_url, protect
 from .errors import (
     ConvexConfigError,
     ConvexError,
     ConvexFlaskError,
+    ConvexOutcomeUnknownError,
     status_for,
 )
 from .functions import FunctionRef, function_name
-from .live import LiveRef, PageFragment, blueprint, parse_page_fragments, refresh
+from .live import LiveRef, PageFragment, blueprint, parse_page_fragments, read_json, refresh
 from .values import args_key, encode_args
 
 P = ParamSpec("P")
@@ -36,6 +38,15 @@ LIVE_FIELD: Final = "_convex_live"
 
 EVENT: Final = "convex:revalidated"
 """The HX-Trigger event of an htmx action's answer; detail `{"functions": [..], "paths": [..]}`."""
+
+FAILED: Final = "Something went wrong. Please try again."
+"""What a failed action tells the user when nothing was saved."""
+
+MAYBE_SAVED: Final = (
+    "This may have been saved, but it could not be confirmed. "
+    "Reload the page to check before trying again."
+)
+"""What a failed action tells the user when a write was applied, or may have been."""
 
 _STATE_KEY: Final = "flask_convex.revalidation"
 _FORM_STATE_KEY: Final = "flask_convex.form_state"
@@ -121,8 +132,10 @@ def server_action(view: Callable[P, Any] | None = None, /, *, form: str | None =
       post, the whole page it came from (its Referer) is rendered again, its form
       partial seeing the same `form` and `error`; without `form=`,
       convex/action_error.html. Any other failure is logged and answered the
-      same way with a generic message and status 500 (502/503 if Convex failed).
-      No live fragment is updated by a failed action.
+      same way with a generic message and status 500 (502/503 if Convex failed),
+      or, when a write was sent (ConvexOutcomeUnknownError, 504) or made before
+      the failure, a message saying it may have been saved and to reload before
+      retrying. No live fragment is updated by a failed action.
 
     Views may be async. flask-convex.js sends the page's live fragments in the
     `_convex_live` form field of htmx requests.
@@ -171,16 +184,25 @@ def _affected_swaps(revalidation: Revalidation, fragments: list[PageFragment]) -
     page = HtmxHeaders(flask_request.headers).current_url or flask_request.referrer
     page_path = urlsplit(page).path if page else None
     try:
-        return refresh(fragments, lambda ref: revalidation.affects(ref, page_path)).swaps
+        result = refresh(fragments, lambda ref: revalidation.affects(ref, page_path))
     except ConvexFlaskError as error:
         # The change is made; the page's next poll shows it.
         current_app.logger.warning("Revalidated fragments not rendered: %s", error)
         return []
+    if result.too_large:
+        current_app.logger.warning("Revalidated fragments exceed CONVEX_LIVE_MAX_ANSWER: not sent")
+        return []
+    return result.swaps
 
 
 def _failed(error: ActionError, form: str | None) -> Response:
     if form and not _is_htmx():
-        page = _referring_page(error)
+        try:
+            page = _referring_page(error)
+        except Exception:
+            # The form partial alone still says what happened.
+            current_app.log_exception(sys.exc_info())
+            page = None
         if page is not None:
             return page
     if form:
@@ -236,7 +258,9 @@ def _convex_error(error: ConvexError) -> ActionError:
 
 
 def _failure(error: Exception) -> ActionError:
-    return ActionError("Something went wrong. Please try again.", status=status_for(error))
+    state = peek_request_state()
+    wrote = isinstance(error, ConvexOutcomeUnknownError) or (state is not None and state.wrote)
+    return ActionError(MAYBE_SAVED if wrote else FAILED, status=status_for(error))
 
 
 def _page_fragments() -> list[PageFragment]:
@@ -244,7 +268,7 @@ def _page_fragments() -> list[PageFragment]:
     if raw is None:
         return []
     try:
-        return parse_page_fragments(json.loads(raw))
+        return parse_page_fragments(read_json(raw))
     except ValueError as error:
         abort(400, f"{LIVE_FIELD}: {error}")
 

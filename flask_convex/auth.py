@@ -51,6 +51,8 @@ DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 KEY_FILE: Final = "convex-auth-key.pem"
 _RETIRED_PREFIX: Final = "convex-auth-key.retired-"
 _SET_BY_ISSUER: Final = frozenset({"iss", "sub", "aud", "iat", "exp", "nbf", "jti"})
+# A claim of one of these names would stand in for another user in ctx.auth.getUserIdentity().
+_DERIVED_BY_CONVEX: Final = frozenset({"tokenIdentifier", "subject", "issuer"})
 _CACHE_SIZE: Final = 1024
 
 blueprint: Final = Blueprint("convex_auth", __name__)
@@ -152,7 +154,7 @@ class TokenIssuer:
 
     def mint(self, subject: str, claims: Mapping[str, Any] | None = None) -> str:
         """A signed token for `subject` with extra `claims`, valid for CONVEX_AUTH_TOKEN_TTL."""
-        return self._mint(subject, _checked_claims(claims or {})).token
+        return self._mint(subject, _checked_claims(claims or {}, "mint()")).token
 
     def user_token(self, force_refresh: bool = False) -> str | None:
         """The token loader for flask-login's `current_user`: None when nobody is logged in.
@@ -315,21 +317,21 @@ def _checked_issuer(url: Any) -> str:
     return str(url)
 
 
-def _checked_claims(claims: Any) -> dict[str, Any]:
+def _checked_claims(claims: Any, source: str = "identity_claims") -> dict[str, Any]:
+    what = f"The claims from {source}"
     if not isinstance(claims, Mapping):
-        raise ConvexConfigError(f"identity_claims must return a dict, not {type(claims).__name__}")
+        raise ConvexConfigError(f"{what} must be a dict, not {type(claims).__name__}")
     for name in claims:
         if not isinstance(name, str):
-            raise ConvexConfigError(f"identity_claims returned a non-str claim name {name!r}")
-        if name in _SET_BY_ISSUER:
-            raise ConvexConfigError(
-                f"identity_claims returned {name!r}, which the issuer sets itself; "
-                f"leave out {', '.join(sorted(_SET_BY_ISSUER))}"
-            )
+            raise ConvexConfigError(f"{what} have a non-str name {name!r}")
+        if name in _SET_BY_ISSUER or name in _DERIVED_BY_CONVEX:
+            who = "the issuer sets itself" if name in _SET_BY_ISSUER else "Convex derives"
+            reserved = ", ".join(sorted(_SET_BY_ISSUER | _DERIVED_BY_CONVEX))
+            raise ConvexConfigError(f"{what} include {name!r}, which {who}; leave out {reserved}")
     try:
         json.dumps(claims)
     except (TypeError, ValueError) as error:
-        raise ConvexConfigError(f"identity_claims must return JSON values: {error}") from error
+        raise ConvexConfigError(f"{what} must be JSON values: {error}") from error
     return dict(claims)
 
 

@@ -21,11 +21,15 @@ from .errors import (
     ConvexError,
     ConvexFlaskError,
     ConvexFunctionError,
+    ConvexOutcomeUnknownError,
     ConvexRequestError,
 )
-from .values import JsonValue, decode
+from .values import JsonValue, decode, may_hold_lone_surrogates, parse_json
 
 Kind = Literal["query", "mutation", "action"]
+
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures that leave before the request does: a write can safely be tried again."""
 
 function_logger: Final = logging.getLogger("flask_convex.functions")
 request_logger: Final = logging.getLogger("flask_convex.requests")
@@ -103,9 +107,13 @@ class Transport:
     def call(
         self, url: str, kind: Kind, path: str, args: dict[str, JsonValue], token: str | None
     ) -> Outcome:
-        """Run one query, mutation or action; request failures raise, function errors return."""
+        """Run one query, mutation or action; request failures raise, function errors return.
+
+        A mutation or action whose answer is lost after it was sent raises
+        ConvexOutcomeUnknownError; it is never retried.
+        """
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer, values = self._post(url, kind, body, token, retry=kind == "query")
+        answer, values = self._post(url, kind, body, token, write=kind != "query")
         return _outcome(answer, values, path)
 
     def query_batch(
@@ -121,7 +129,7 @@ class Transport:
                 for path, args in queries
             ]
         }
-        answer, values = self._post(url, "query_batch", body, token, retry=True)
+        answer, values = self._post(url, "query_batch", body, token, write=False)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
@@ -132,7 +140,7 @@ class Transport:
         ]
 
     def _post(
-        self, url: str, kind: str, body: object, token: str | None, *, retry: bool
+        self, url: str, kind: str, body: object, token: str | None, *, write: bool
     ) -> tuple[Any, Any]:
         """The answer as JSON, and again as Convex values when it holds no encoded ones.
 
@@ -143,29 +151,45 @@ class Transport:
         if token:
             headers = [*headers, (b"Authorization", f"Bearer {token}".encode())]
         content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
-        endpoint = _api_url(url, kind)
+        request = httpcore.Request(b"POST", _api_url(url, kind), headers=headers, content=content)
         try:
-            response = self.http.handle_request(
-                httpcore.Request(b"POST", endpoint, headers=headers, content=content)
-            )
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as error:
-            if not retry:
-                raise ConvexConnectionError(f"Cannot reach {url}/api/{kind}: {error}") from error
-            return self._post(url, kind, body, token, retry=False)
-        except httpx.TimeoutException as error:
-            message = f"Convex did not answer in time: {url}/api/{kind}"
-            raise ConvexConnectionError(message) from error
+            response = self._send(request, retry=not write)
         except httpx.HTTPError as error:
-            raise ConvexConnectionError(f"Cannot reach {url}/api/{kind}: {error}") from error
+            raise _connection_error(f"{url}/api/{kind}", error, write=write) from error
         answer = response.read()
         request_logger.debug("POST %s/api/%s: %d", url, kind, response.status)
         if response.status != 200:
             raise _request_error(response.status, answer)
         try:
-            parsed = json.loads(answer)
+            parsed = parse_json(answer)
         except ValueError as error:
-            raise ConvexRequestError(200, "BadResponse", "the answer is not JSON") from error
+            if write:
+                message = f"{url}/api/{kind} answered unreadable JSON: the call may have run"
+                raise ConvexOutcomeUnknownError(message) from error
+            raise ConvexRequestError(
+                200, "BadResponse", f"the answer is not JSON: {error}"
+            ) from error
         return parsed, _plain_values(answer) if isinstance(parsed, dict) else None
+
+    def _send(self, request: httpcore.Request, *, retry: bool) -> httpcore.Response:
+        try:
+            return self.http.handle_request(request)
+        except (httpx.ConnectError, httpx.RemoteProtocolError):
+            if not retry:
+                raise
+            return self._send(request, retry=False)
+
+
+def _connection_error(endpoint: str, error: httpx.HTTPError, *, write: bool) -> ConvexFlaskError:
+    timed_out = isinstance(error, httpx.TimeoutException)
+    if write and not isinstance(error, _NOT_SENT):
+        what = "did not answer in time" if timed_out else f"lost the connection ({error})"
+        return ConvexOutcomeUnknownError(
+            f"{endpoint} {what} after the call was sent: it may have run; check before retrying"
+        )
+    if timed_out:
+        return ConvexConnectionError(f"Convex did not answer in time: {endpoint}")
+    return ConvexConnectionError(f"Cannot reach {endpoint}: {error}")
 
 
 @lru_cache(maxsize=256)
@@ -178,8 +202,9 @@ def _plain_values(answer: bytes) -> Any:
 
     Convex numbers are floats and its field names were checked when stored, so
     without `$`-keyed objects or integers decoding would return an equal copy.
+    A possible lone surrogate takes the decoding path, whose strings are made safe.
     """
-    if b'"$' in answer:
+    if b'"$' in answer or may_hold_lone_surrogates(answer):
         return None
     try:
         return json.loads(answer, parse_int=_no_int)
@@ -193,7 +218,7 @@ def _no_int(text: str) -> float:
 
 def _request_error(status: int, answer: bytes) -> ConvexRequestError:
     try:
-        body = json.loads(answer)
+        body = parse_json(answer)
         code, message = str(body["code"]), str(body["message"])
     except (ValueError, KeyError, TypeError):
         code, message = _status_phrase(status), answer.decode("utf-8", "replace")[:500]

@@ -10,11 +10,13 @@ flask-convex's pytest plugin has registered it (`respx_targets`).
 from __future__ import annotations
 
 import http.client
+import io
 import select
 import socket
 import ssl
 import threading
 import time
+from typing import Any
 
 import certifi
 import httpcore
@@ -59,7 +61,8 @@ class ConnectionPool:
             connection.settimeout(max(deadline - time.monotonic(), 0.001))
             # One write: a request split in two costs a second system call and packet.
             connection.sendall(b"\r\n".join(head))
-            response = http.client.HTTPResponse(connection, method=request.method.decode())
+            reader = _UntilDeadline(connection, deadline)
+            response = http.client.HTTPResponse(reader, method=request.method.decode())  # type: ignore[arg-type]
             response.begin()
             content = response.read()
         except TimeoutError as error:
@@ -131,6 +134,31 @@ class ConnectionPool:
         if self._tls is None:
             self._tls = ssl.create_default_context(cafile=certifi.where())
         return self._tls
+
+
+class _UntilDeadline(io.RawIOBase):
+    """A socket's answer, read so that the whole of it, not each read, ends by `deadline`.
+
+    A socket timeout bounds one read: a server trickling a byte at a time would hold
+    the call for as long as it likes. `http.client` reads through `makefile()`.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(self)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the call's deadline passed")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
 
 
 def _readable(sock: socket.socket) -> bool:

@@ -37,6 +37,8 @@ class RequestState:
     pending: list[PendingRead] = field(default_factory=list)
     timings: list[tuple[str, float]] = field(default_factory=list)
     read_data: bool = False
+    wrote: bool = False
+    """A mutation or action succeeded: a later failure must not invite the user to retry."""
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 

@@ -54,13 +54,24 @@ class ConvexConnectionError(ConvexFlaskError):
     """The deployment could not be reached, or did not answer within CONVEX_TIMEOUT."""
 
 
+class ConvexOutcomeUnknownError(ConvexConnectionError):
+    """A mutation or action was sent but its answer was lost: it may or may not have run.
+
+    Raised for a timeout, a dropped connection or an unreadable answer after the
+    request left; retrying blindly may apply the write twice.
+    """
+
+
 class LiveReferenceError(ConvexFlaskError, ValueError):
     """A live fragment's signed reference was tampered with, expired, or signed by another key."""
 
 
 def status_for(error: Exception) -> int:
-    """The HTTP status for a request that failed with `error`: 503 when Convex was
-    unreachable, 502 when it refused the request, 500 for anything else."""
+    """The HTTP status for a request that failed with `error`: 504 when a write's answer
+    was lost, 503 when Convex was unreachable, 502 when it refused the request, 500
+    for anything else."""
+    if isinstance(error, ConvexOutcomeUnknownError):
+        return 504
     if isinstance(error, ConvexConnectionError):
         return 503
     if isinstance(error, ConvexRequestError):

@@ -22,7 +22,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_URL": None,
     # Accept any URL, as the official clients' skipConvexDeploymentUrlCheck.
     "CONVEX_SKIP_URL_CHECK": False,
-    # Seconds to wait for Convex on one call (connect, read and write each).
+    # Seconds one Convex call may take in all, connect to last byte.
     "CONVEX_TIMEOUT": 10.0,
     # Add a Server-Timing header naming each Convex call; None means "when debugging".
     "CONVEX_SERVER_TIMING": None,
@@ -33,10 +33,14 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_POLL_SHARE": 1.0,
     # Seconds a signed live reference in a page stays valid.
     "CONVEX_LIVE_MAX_AGE": 24 * 3600,
-    # Largest request body a server action accepts, in bytes.
+    # Largest answer of re-rendered live fragments a poll (else 413) or an action
+    # (else none; the next poll shows them) sends, in bytes.
+    "CONVEX_LIVE_MAX_ANSWER": 4 * 1024 * 1024,
+    # Largest request body a server action or poll accepts, in bytes (chunked too).
     "CONVEX_ACTION_MAX_BODY": 1024 * 1024,
-    # Other origins (host[:port], as Next.js serverActions.allowedOrigins) whose pages
-    # may post to server actions; the app's own origin is always allowed.
+    # Other origins whose pages may post to server actions: "https://host[:port]", or
+    # "host[:port]" for either scheme as Next.js serverActions.allowedOrigins; the app's
+    # own origin (scheme, host and port) is always allowed.
     "CONVEX_ACTION_ALLOWED_ORIGINS": (),
     # The app's convex/ folder, run by the local deployment; None means <app root>/convex.
     "CONVEX_FUNCTIONS_DIR": None,

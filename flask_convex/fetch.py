@@ -149,11 +149,13 @@ async def afetch_action(
 def _write(call: Call, kind: Kind, token: str | None) -> Any:
     state = request_state()
     try:
-        return with_token(token, lambda token: _send(call, kind, token)).unwrap()
+        outcome = with_token(token, lambda token: _send(call, kind, token))
     finally:
         # Whatever this changed makes every remembered read stale.
         state.memo.clear()
         get_state().recent.forget()
+    state.wrote = state.wrote or outcome.error is None
+    return outcome.unwrap()
 
 
 def _send(call: Call, kind: Kind, token: str | None) -> Outcome:

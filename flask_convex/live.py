@@ -12,7 +12,7 @@ seconds share one call (see `recent`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b
@@ -39,7 +39,7 @@ from .fetch import prepare, resolve_token
 from .functions import FunctionRef
 from .preload import Preloaded, preload_call
 from .state import get_state
-from .values import JsonValue, args_key
+from .values import JsonValue, args_key, parse_json
 
 SALT: Final = "flask-convex.live"
 """The itsdangerous salt of live references, so no other signed value passes for one."""
@@ -139,12 +139,37 @@ class PageFragment:
     hash: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Refresh:
-    """The answer to a page's fragments: swaps of what changed, and how many were refused."""
+    """The answer to a page's fragments: swaps of what changed, and how many were refused.
 
-    swaps: list[Markup]
-    rejected: int
+    `too_large` says the swaps stopped short of CONVEX_LIVE_MAX_ANSWER bytes: the
+    answer would have been larger.
+    """
+
+    swaps: list[Markup] = field(default_factory=list)
+    rejected: int = 0
+    too_large: bool = False
+    size: int = 0
+
+    def add(self, swaps: Iterable[Markup], limit: int) -> bool:
+        """Take `swaps` one by one while the answer stays within `limit` bytes; False if not."""
+        for swap in swaps:
+            self.size += _size(swap)
+            if self.size > limit:
+                self.too_large = True
+                return False
+            self.swaps.append(swap)
+        return True
+
+
+@dataclass(slots=True)
+class _Shown:
+    """The fragments of a page showing one reference: it runs and renders once for all."""
+
+    ref: LiveRef
+    preloaded: Preloaded
+    fragments: list[PageFragment]
 
 
 def live_fragment(
@@ -163,7 +188,7 @@ def live_fragment(
     ref = LiveRef(preloaded.name, preloaded.args, partial, _checked_tag(tag), css_class)
     outcome = preloaded.outcome
     outcome.unwrap()
-    return _render(ref, outcome, outcome_hash(outcome), new_element_id(ref), oob=False)
+    return _render(ref, outcome, outcome_hash(outcome), oob=False)(new_element_id(ref))
 
 
 def lazy_fragment(
@@ -201,6 +226,14 @@ def outcome_hash(outcome: Outcome) -> str:
     return blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+def read_json(text: str | bytes) -> Any:
+    """JSON a page sent, or ValueError saying why it cannot be read (malformed, too deep)."""
+    try:
+        return parse_json(text.encode() if isinstance(text, str) else text)
+    except ValueError as error:
+        raise ValueError(f"Not valid JSON: {error}") from error
+
+
 def parse_page_fragments(data: Any) -> list[PageFragment]:
     """Read the `[{"id", "ref", "hash"}, ...]` list a page sends, or raise ValueError saying why."""
     if not isinstance(data, list):
@@ -227,6 +260,8 @@ def refresh(
 ) -> Refresh:
     """Re-run the (wanted) fragments' queries in one batch and render those that changed.
 
+    Each distinct reference runs and renders once, however many element ids
+    list it, and the swaps stop at CONVEX_LIVE_MAX_ANSWER bytes (`too_large`).
     With `share` seconds, a query another poll of this process fetched that long
     ago, showing what this page shows, counts as unchanged without a call. A
     refused reference becomes an error swap; an unreachable deployment raises
@@ -234,17 +269,22 @@ def refresh(
     """
     state = get_state()
     recent, url = state.recent, state.url
+    limit = int(current_app.config["CONVEX_LIVE_MAX_ANSWER"])
     token = resolve_token(None) if share > 0 else None
     generation = recent.generation
-    swaps: list[Markup] = []
-    rejected = 0
-    pending: list[tuple[PageFragment, LiveRef, Preloaded]] = []
+    result = Refresh()
+    verified: dict[str, LiveRef | None] = {}
+    rejected: list[str] = []
+    shown: dict[tuple[Call, str, str, str], _Shown] = {}
     for fragment in fragments:
-        try:
-            ref = LiveRef.load(fragment.ref)
-        except LiveReferenceError:
-            rejected += 1
-            swaps.append(_rejected(fragment.element_id))
+        if fragment.ref not in verified:
+            try:
+                verified[fragment.ref] = LiveRef.load(fragment.ref)
+            except LiveReferenceError:
+                verified[fragment.ref] = None
+        ref = verified[fragment.ref]
+        if ref is None:
+            rejected.append(fragment.element_id)
             continue
         if wanted is not None and not wanted(ref):
             continue
@@ -252,17 +292,26 @@ def refresh(
         call = Call(url, ref.name, ref.args, args_key(ref.args))
         if share > 0 and recent.unchanged((call, token), fragment.hash, share):
             continue
-        pending.append((fragment, ref, preload_call(call)))
-    for fragment, ref, preloaded in pending:
-        outcome = preloaded.outcome
+        key = (call, ref.partial, ref.tag, ref.css_class)
+        if key not in shown:
+            shown[key] = _Shown(ref, preload_call(call), [])
+        shown[key].fragments.append(fragment)
+    result.rejected = len(rejected)
+    if rejected and not result.add(map(_rejected(), rejected), limit):
+        return result
+    for group in shown.values():
+        outcome = group.preloaded.outcome
         if isinstance(outcome.error, ConvexConnectionError | ConvexRequestError):
             raise outcome.error
-        shown = outcome_hash(outcome)
+        digest = outcome_hash(outcome)
         if share > 0:
-            recent.remember((preloaded.call, token), shown, generation)
-        if shown != fragment.hash:
-            swaps.append(_render(ref, outcome, shown, fragment.element_id, oob=True))
-    return Refresh(swaps, rejected)
+            recent.remember((group.preloaded.call, token), digest, generation)
+        changed = [fragment.element_id for fragment in group.fragments if fragment.hash != digest]
+        if changed:
+            wrap = _render(group.ref, outcome, digest, oob=True)
+            if not result.add(map(wrap, changed), limit):
+                break
+    return result
 
 
 @blueprint.post("/poll")
@@ -270,11 +319,12 @@ def poll() -> ResponseReturnValue:
     """Answer a page's poll: 204 if nothing changed, else out-of-band swaps of what did.
 
     Body: `{"fragments": [{"id", "ref", "hash"}, ...]}`. 400 (with swaps) when a
-    reference was refused; 503 or 502 when Convex cannot answer.
+    reference was refused; 413 when the answer would exceed CONVEX_LIVE_MAX_ANSWER;
+    503 or 502 when Convex cannot answer.
     """
     protect()
-    body = request.get_json(silent=True)
     try:
+        body = read_json(request.get_data())
         fragments = parse_page_fragments(body.get("fragments") if isinstance(body, dict) else None)
     except ValueError as error:
         abort(400, str(error))
@@ -283,6 +333,8 @@ def poll() -> ResponseReturnValue:
     except ConvexFlaskError as error:
         current_app.logger.warning("Live fragments not refreshed: %s", error)
         return Response(status=status_for(error), headers={"Retry-After": "5"})
+    if result.too_large:
+        abort(413, "The live fragments' answer would exceed CONVEX_LIVE_MAX_ANSWER bytes.")
     if not result.swaps:
         return Response(status=204)
     return Response(
@@ -314,11 +366,12 @@ blueprint.add_app_template_global(live_fragment, "convex_live")
 blueprint.add_app_template_global(lazy_fragment, "convex_lazy")
 
 
-def _render(ref: LiveRef, outcome: Outcome, shown: str, element_id: str, *, oob: bool) -> Markup:
+def _render(ref: LiveRef, outcome: Outcome, shown: str, *, oob: bool) -> Callable[[str], Markup]:
+    """The fragment for each element id it is given; a partial is rendered once for all."""
     renderer = _KINDS.get(ref.kind)
     if renderer is not None:
-        return renderer(ref, outcome, shown, element_id, oob)
-    return render_fragment(ref, outcome, shown, element_id, oob=oob)
+        return lambda element_id: renderer(ref, outcome, shown, element_id, oob)
+    return _wrapper(ref, outcome, shown, oob=oob)
 
 
 def render_fragment(
@@ -334,6 +387,13 @@ def render_fragment(
 
     A failed outcome shows convex/fragment_error.html instead.
     """
+    return _wrapper(ref, outcome, shown, oob=oob, body=body)(element_id)
+
+
+def _wrapper(
+    ref: LiveRef, outcome: Outcome, shown: str, *, oob: bool, body: str | None = None
+) -> Callable[[str], Markup]:
+    """`render_fragment` rendered and signed once, for each element id it is given."""
     classes = "convex-live"
     if outcome.error is None:
         if body is None:
@@ -342,26 +402,20 @@ def render_fragment(
         current_app.logger.warning("Live fragment %s failed: %s", ref.name, outcome.error)
         classes += " convex-error"
         body = render_template("convex/fragment_error.html", error=outcome.error)
-    return _element(
-        ref.tag,
-        {
-            "id": element_id,
-            "class": _classes(classes, ref.css_class),
-            "data-convex-ref": ref.sign(),
-            "data-convex-hash": shown,
-            "hx-swap-oob": "true" if oob else None,
-        },
-        body,
-    )
+    attributes = {
+        "class": _classes(classes, ref.css_class),
+        "data-convex-ref": ref.sign(),
+        "data-convex-hash": shown,
+        "hx-swap-oob": "true" if oob else None,
+    }
+    return lambda element_id: _element(ref.tag, {"id": element_id, **attributes}, body)
 
 
-def _rejected(element_id: str) -> Markup:
+def _rejected() -> Callable[[str], Markup]:
     """An error wrapper without a reference, so the page stops polling for it."""
-    return _element(
-        "div",
-        {"id": element_id, "class": "convex-live convex-error", "hx-swap-oob": "true"},
-        render_template("convex/fragment_expired.html"),
-    )
+    body = render_template("convex/fragment_expired.html")
+    attributes = {"class": "convex-live convex-error", "hx-swap-oob": "true"}
+    return lambda element_id: _element("div", {"id": element_id, **attributes}, body)
 
 
 def _element(tag: str, attributes: dict[str, str | None], body: str) -> Markup:
@@ -372,6 +426,11 @@ def _element(tag: str, attributes: dict[str, str | None], body: str) -> Markup:
         f' {name}="{escape(value)}"' for name, value in attributes.items() if value is not None
     )
     return Markup(f"<{tag}{attrs}>{body}</{tag}>")  # noqa: S704
+
+
+def _size(text: str) -> int:
+    """Bytes of `text` in UTF-8, without encoding it when it is ASCII."""
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _classes(own: str, extra: str) -> str:

@@ -13,11 +13,21 @@ from bs4 import BeautifulSoup, Tag
 from flask import Flask, render_template, render_template_string
 from flask.testing import FlaskClient
 from flask_login import LoginManager
+from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader
 
 from flask_convex import Convex, api, preload_query
 
 URL = "https://happy-otter-123.convex.cloud"
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+"""Any JSON value, for bodies a page could never have sent."""
 TOKEN = "token-of-alice"
 
 TEMPLATES = {

@@ -11,8 +11,11 @@ import pytest
 import respx
 from flask import Flask, make_response, render_template_string, request
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from live_pages import (
     HTMX,
+    JSON_VALUES,
     URL,
     FakeConvex,
     ThrownError,
@@ -31,6 +34,7 @@ from flask_convex import (
     revalidate_path,
     server_action,
 )
+from flask_convex.actions import MAYBE_SAVED
 
 TASKS = [{"_id": "t1", "text": "Buy milk"}]
 
@@ -245,6 +249,69 @@ def test_any_other_failure_is_an_error_fragment_and_nothing_is_swapped(
     assert convex.batches.call_count == 1
 
 
+@pytest.mark.parametrize("htmx", [True, False])
+@pytest.mark.parametrize(
+    "lost", [httpx.ReadTimeout("timed out"), httpx.RemoteProtocolError("Server disconnected")]
+)
+def test_a_write_whose_answer_was_lost_says_it_may_have_been_saved(
+    app: Flask, client: FlaskClient, convex: FakeConvex, lost: Exception, htmx: bool
+) -> None:
+    app.post("/tasks")(server_action(form="partials/task_form.html")(create_task))
+    convex.mutation_route.side_effect = lost
+    answer = post(client, "/tasks", {"text": "Walk dog"}, **(HTMX if htmx else {}))
+    assert answer.status_code == 504
+    page = soup(answer.data)
+    assert page.select_one("p.error").get_text() == MAYBE_SAVED  # type: ignore[union-attr]
+    assert "Reload the page to check" in MAYBE_SAVED
+    assert convex.mutation_route.call_count == 1
+
+
+def test_a_failure_after_a_write_never_invites_a_retry(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    @app.post("/tasks")
+    @server_action
+    def add_then_fail() -> None:
+        create_task()
+        raise RuntimeError("the view broke after saving")
+
+    answer = post(client, "/tasks", {"text": "Walk dog"}, **HTMX)
+    assert answer.status_code == 500
+    assert soup(answer.data).select_one("[role=alert]").get_text() == MAYBE_SAVED  # type: ignore[union-attr]
+    assert convex.data["tasks:list"][-1]["text"] == "Walk dog"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["/done\r\nSet-Cookie: stolen=1", "/\t/evil.example", "/done\x00", "http://[bad"],
+)
+def test_an_unsafe_next_after_a_write_falls_back_to_a_safe_redirect(
+    app: Flask, client: FlaskClient, convex: FakeConvex, next_url: str
+) -> None:
+    app.post("/tasks")(server_action(create_task))
+    fields = {"text": "Walk dog", "next": next_url}
+    answer = post(client, "/tasks", fields, Referer="http://localhost/compose")
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "http://localhost/compose"
+    assert "stolen" not in str(answer.headers)
+    assert convex.mutation_route.call_count == 1
+
+
+def test_a_failing_page_behind_a_failed_form_still_shows_the_form(
+    app: Flask, client: FlaskClient, convex: FakeConvex, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.post("/tasks")(server_action(form="partials/task_form.html")(create_task))
+
+    @app.get("/compose")
+    def compose() -> str:
+        raise RuntimeError("the page cannot render now")
+
+    answer = post(client, "/tasks", {"text": "   "}, Referer="http://localhost/compose")
+    assert answer.status_code == 422
+    assert soup(answer.data).select_one("p.error").get_text() == "Task text is required"  # type: ignore[union-attr]
+    assert "the page cannot render now" in caplog.text
+
+
 def test_a_bug_in_the_view_is_logged_and_shown_in_the_form(
     app: Flask, client: FlaskClient, convex: FakeConvex, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -283,13 +350,23 @@ def test_when_the_refresh_fails_the_action_still_succeeds_without_swaps(
     assert convex.mutation_route.call_count == 1
 
 
+@pytest.mark.parametrize(
+    ("field", "problem"),
+    [
+        ("{not json", b"Not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, b"nested too deeply"),
+        ('[{"id": "a"}]', b"string id, ref and hash"),
+    ],
+    ids=["malformed", "100000-levels", "not-fragments"],
+)
 def test_a_malformed_live_field_is_refused_before_the_view_runs(
-    app: Flask, client: FlaskClient, convex: FakeConvex
+    app: Flask, client: FlaskClient, convex: FakeConvex, field: str, problem: bytes
 ) -> None:
     app.post("/tasks")(server_action(create_task))
-    answer = post(client, "/tasks", {"text": "x", "_convex_live": "{not json"}, **HTMX)
+    answer = post(client, "/tasks", {"text": "x", "_convex_live": field}, **HTMX)
     assert answer.status_code == 400
     assert b"_convex_live" in answer.data
+    assert problem in answer.data
     assert not convex.mutation_route.called
 
 
@@ -356,3 +433,44 @@ def test_against_the_local_deployment_one_action_shows_the_change(convex_url: st
 def test_templates_render_outside_requests_too(app: Flask) -> None:
     with app.app_context():
         assert render_template_string("{{ 1 + 1 }}") == "2"
+
+
+# Properties: no form, however strange, makes an action fail with a 5xx
+
+URLS = st.tuples(
+    st.sampled_from(["", "/", "//", "/\\", "http://localhost/", "https://localhost/"]),
+    st.text(st.sampled_from("a/\\\r\n\t\x00 :@.%[]"), max_size=10),
+)
+FIELDS = st.fixed_dictionaries(
+    {"text": st.text(max_size=30)},
+    optional={
+        "next": URLS.map("".join),
+        "_convex_live": st.one_of(JSON_VALUES.map(json.dumps), st.text(max_size=30)),
+    },
+)
+
+
+@pytest.fixture
+def form_action(app: Flask) -> None:
+    """The action under test, registered before the client's first request."""
+    app.post("/tasks")(server_action(form="partials/task_form.html")(create_task))
+
+
+@pytest.mark.usefixtures("form_action")
+@settings(
+    max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(
+    fields=FIELDS,
+    extra=st.dictionaries(st.text(max_size=8), st.text(max_size=30), max_size=3),
+    headers=st.sampled_from([{}, HTMX, {"Referer": "http://localhost/"}]),
+)
+def test_no_form_makes_an_action_fail(
+    client: FlaskClient,
+    convex: FakeConvex,
+    fields: dict[str, str],
+    extra: dict[str, str],
+    headers: dict[str, str],
+) -> None:
+    answer = post(client, "/tasks", {**extra, **fields}, **headers)
+    assert answer.status_code < 500

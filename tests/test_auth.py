@@ -511,7 +511,11 @@ def test_bad_settings_are_named(
     ("claims", "problem"),
     [
         (lambda user: {"sub": "someone-else"}, "'sub', which the issuer sets"),
-        (lambda user: ["name"], "must return a dict"),
+        (lambda user: {"exp": 2**40}, "'exp', which the issuer sets"),
+        (lambda user: {"tokenIdentifier": "x|bob"}, "'tokenIdentifier', which Convex derives"),
+        (lambda user: {"subject": "bob"}, "'subject', which Convex derives"),
+        (lambda user: {"issuer": "https://evil"}, "'issuer', which Convex derives"),
+        (lambda user: ["name"], "must be a dict"),
         (lambda user: {"when": object()}, "JSON values"),
     ],
 )
@@ -523,6 +527,11 @@ def test_bad_identity_claims_are_named(
         login_user(User("alice"))
         with pytest.raises(ConvexConfigError, match=problem):
             fetch_query("tasks:list")
+
+
+def test_mint_refuses_claims_that_would_name_another_user(site: Flask) -> None:
+    with site.app_context(), pytest.raises(ConvexConfigError, match="from mint"):
+        current_issuer().mint("carol", {"tokenIdentifier": f"{ISSUER}|bob"})
 
 
 def test_a_user_without_an_id_is_named(site: Flask) -> None:

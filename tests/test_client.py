@@ -12,12 +12,14 @@ import httpx
 import pytest
 import respx
 
+from benchmarks._stub import stub_thread
 from flask_convex import (
     ConvexAuthError,
     ConvexConnectionError,
     ConvexError,
     ConvexFunctionError,
     ConvexInt64,
+    ConvexOutcomeUnknownError,
     ConvexRequestError,
     __version__,
 )
@@ -40,9 +42,9 @@ def answer(router: respx.MockRouter, response: httpx.Response | Exception) -> re
     return router.post("/api/query").mock(side_effect=[response])
 
 
-def query(transport: Transport, token: str | None = None) -> Any:
+def query(transport: Transport, token: str | None = None, url: str = URL) -> Any:
     """Run tasks:list and return its outcome."""
-    return transport.call(URL, "query", "tasks:list", {}, token)
+    return transport.call(url, "query", "tasks:list", {}, token)
 
 
 # What is sent
@@ -180,6 +182,17 @@ def test_unknown_http_status_is_a_request_error(
     assert caught.value.status == 299
 
 
+def test_lone_surrogates_in_answers_become_replacement_characters(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    # Escaped in JSON (as a JavaScript string can hold them) and as CESU-8 bytes.
+    text = b'{"status":"success","value":{"t":"a\\ud800b \\ud83d\\ude00","c":"\xed\xa0\x80"}}'
+    answer(convex_api, httpx.Response(200, content=text))
+    value = query(transport).unwrap()
+    assert value == {"t": "a\ufffdb \U0001f600", "c": "\ufffd"}
+    assert json.dumps(value, ensure_ascii=False).encode()
+
+
 @pytest.mark.parametrize(
     ("response", "message"),
     [
@@ -187,6 +200,9 @@ def test_unknown_http_status_is_a_request_error(
         (httpx.Response(200, text="not json"), "not JSON"),
         (httpx.Response(200, json=["success"]), "not a JSON object"),
         (httpx.Response(200, json={"status": "success", "value": 5}), "Bad JSON value"),
+        (httpx.Response(200, json={"status": "success", "value": {"$integer": "AA=="}}), "8 bytes"),
+        (httpx.Response(200, json={"status": "success", "value": {"$bytes": 5}}), "Convex-encoded"),
+        (httpx.Response(200, text='{"status":"success","value":' + "[" * 100_000), "too deeply"),
     ],
 )
 def test_malformed_200_answers_are_request_errors(
@@ -238,6 +254,52 @@ def test_a_timeout_is_a_connection_error(
     answer(convex_api, timeout)
     with pytest.raises(ConvexConnectionError, match="did not answer in time"):
         query(transport)
+
+
+def test_the_timeout_bounds_the_whole_call_against_a_trickling_server() -> None:
+    # Every byte arrives well within the timeout; the whole answer, seconds after it.
+    with stub_thread(trickle=0.05) as (stub, url):
+        transport = Transport(ConnectionPool(timeout=0.5), "flask-convex-test")
+        with pytest.raises(ConvexConnectionError, match="did not answer in time") as caught:
+            query(transport, url=url)
+        assert not isinstance(caught.value, ConvexOutcomeUnknownError)
+        with pytest.raises(ConvexOutcomeUnknownError, match="may have run"):
+            transport.call(url, "mutation", "tasks:create", {}, None)
+        assert stub.requests == 2
+
+
+@pytest.mark.parametrize("kind", ["mutation", "action"])
+@pytest.mark.parametrize(
+    "lost",
+    [
+        httpx.ReadTimeout("timed out"),
+        httpx.WriteTimeout("timed out"),
+        httpx.ReadError("connection reset"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.Response(200, text="<html>truncated"),
+    ],
+    ids=["read-timeout", "write-timeout", "reset", "disconnected", "unreadable"],
+)
+def test_a_write_whose_answer_is_lost_has_an_unknown_outcome(
+    transport: Transport, convex_api: respx.MockRouter, kind: Any, lost: Any
+) -> None:
+    route = convex_api.post(f"/api/{kind}").mock(side_effect=[lost])
+    with pytest.raises(ConvexOutcomeUnknownError, match="may have run"):
+        transport.call(URL, kind, "tasks:create", {}, None)
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "unsent",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("timed out"), httpx.PoolTimeout("full")],
+)
+def test_a_write_that_never_left_is_a_plain_connection_error(
+    transport: Transport, convex_api: respx.MockRouter, unsent: Exception
+) -> None:
+    convex_api.post("/api/mutation").mock(side_effect=[unsent])
+    with pytest.raises(ConvexConnectionError) as caught:
+        transport.call(URL, "mutation", "tasks:create", {}, None)
+    assert not isinstance(caught.value, ConvexOutcomeUnknownError)
 
 
 # Function logs

@@ -12,9 +12,11 @@ from flask_convex import (
     ConvexError,
     ConvexFlaskError,
     ConvexFunctionError,
+    ConvexOutcomeUnknownError,
     ConvexRequestError,
     ConvexValueError,
 )
+from flask_convex.errors import status_for
 
 
 def test_convex_error_is_caught_by_code_written_for_the_official_client() -> None:
@@ -33,6 +35,7 @@ def test_convex_error_is_caught_by_code_written_for_the_official_client() -> Non
         ConvexRequestError(500, "InternalServerError", "m"),
         ConvexAuthError(401, "InvalidAuthHeader", "m"),
         ConvexConnectionError("m"),
+        ConvexOutcomeUnknownError("m"),
         ConvexValueError("m"),
         ConvexConfigError("m"),
     ],
@@ -59,3 +62,9 @@ def test_a_function_error_keeps_message_and_logs() -> None:
         "Uncaught Error: boom",
         [],
     )
+
+
+def test_a_lost_write_is_a_connection_error_of_its_own_kind() -> None:
+    error = ConvexOutcomeUnknownError("The answer to tasks:create was lost")
+    assert isinstance(error, ConvexConnectionError)
+    assert (status_for(error), status_for(ConvexConnectionError("m"))) == (504, 503)

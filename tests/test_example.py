@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from serving import post_chunked, serve
 
 from example.app import create_app
 from example.users import DEMO_PASSWORDS, UserStore
@@ -18,6 +20,8 @@ from example.users import DEMO_PASSWORDS, UserStore
 pytest_plugins = ("tests.example_fixtures",)
 
 pytestmark = pytest.mark.integration
+
+JSON = {"Content-Type": "application/json"}
 
 LIVE = re.compile(
     r'<div id="(convex-[\w-]+)" class="convex-live" data-convex-ref="([^"]+)" '
@@ -284,6 +288,21 @@ def test_json_route_creates_a_task(client: FlaskClient) -> None:
         ("{}", "application/json", 400, '"text" is required'),
         ('{"text": 5}', "application/json", 400, '"text" is required'),
         ('{"text": "  "}', "application/json", 400, "Task text is required"),
+        ('{"text": "\\ud800"}', "application/json", 400, "lone surrogate"),
+        ('{"text": ' + "[" * 100_000 + "]" * 100_000 + "}", "application/json", 400, "too deeply"),
+        ('{"text": "' + "x" * 20_000_000 + '"}', "application/json", 413, "262144 bytes"),
+    ],
+    ids=[
+        "text-plain",
+        "form",
+        "truncated",
+        "list",
+        "no-text",
+        "number",
+        "blank",
+        "lone-surrogate",
+        "100000-levels",
+        "20-MB",
     ],
 )
 def test_json_route_refuses_bad_input_with_a_clear_error(
@@ -296,6 +315,34 @@ def test_json_route_refuses_bad_input_with_a_clear_error(
     assert answer.json["success"] is False
     assert message in answer.json["error"]
     assert "No tasks yet" in client.get("/").text
+
+
+def test_json_route_refuses_a_chunked_body_over_its_limit(example_app: Flask) -> None:
+    with serve(example_app) as url:
+        body = b'{"text": "' + b"x" * 1_000_000 + b'"}'
+        status, answer = post_chunked(
+            f"{url}/api/tasks", body, {"Content-Type": "application/json"}
+        )
+    assert status == 413
+    assert json.loads(answer)["success"] is False
+    assert "No tasks yet" in example_app.test_client().get("/").text
+
+
+def test_a_string_no_page_can_encode_never_breaks_a_page(
+    client: FlaskClient, example_url: str
+) -> None:
+    # Another client stores a lone surrogate, which JSON and JavaScript strings can hold.
+    raw = '{"path":"tasks:create","args":{"list":"default","text":"a\\ud800b"},"format":"json"}'
+    stored = httpx.post(f"{example_url}/api/mutation", content=raw, headers=JSON)
+    assert stored.json()["status"] == "success"
+    for path in ("/", "/static", "/server"):
+        page = client.get(path)
+        assert (path, page.status_code) == (path, 200)
+        assert "a\ufffdb" in page.text
+    fragment = {**live_fragment(client.get("/").text), "hash": "old"}
+    answer = poll(client, fragment)
+    assert answer.status_code == 200
+    assert "a\ufffdb" in answer.text
 
 
 # Logging in and out

@@ -140,6 +140,15 @@ def test_the_timeout_setting_bounds_each_call() -> None:
             fetch_query(api.tasks.list)
 
 
+def test_the_timeout_setting_bounds_a_whole_call_not_each_read() -> None:
+    # A byte every 50 ms keeps each read well within 0.5 s; the whole answer takes seconds.
+    with stub_thread(trickle=0.05) as (_, url):
+        app = make_app(CONVEX_URL=url, CONVEX_TIMEOUT=0.5)
+        Convex(app)
+        with app.test_request_context(), pytest.raises(ConvexConnectionError, match="in time"):
+            fetch_query(api.tasks.list)
+
+
 def test_the_pooled_client_is_closed_with_the_app() -> None:
     app = make_app(CONVEX_URL="https://one-1.convex.cloud")
     Convex(app)

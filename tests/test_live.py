@@ -12,8 +12,11 @@ import pytest
 import respx
 from flask import Flask, render_template_string, request, template_rendered
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from live_pages import (
+    JSON_VALUES,
     TOKEN,
     URL,
     FakeConvex,
@@ -225,6 +228,39 @@ def test_when_convex_fails_the_poll_changes_nothing(
     assert answer.headers["Retry-After"]
 
 
+def test_a_reference_listed_under_many_ids_runs_and_renders_once(
+    client: FlaskClient, convex: FakeConvex, rendered: list[str]
+) -> None:
+    tasks, _ = fragments_of(client.get("/").data)
+    resigned = fragments_of(client.get("/").data)[0]["ref"]
+    copies = [{"id": f"copy-{n}", "ref": tasks["ref"], "hash": "old"} for n in range(400)]
+    copies += [{"id": f"again-{n}", "ref": resigned, "hash": "old"} for n in range(99)]
+    rendered.clear()
+    answer = poll(client, [*copies, tasks])
+    assert answer.status_code == 200
+    swaps = soup(answer.data).select("[hx-swap-oob]")
+    # Every id that showed something else is swapped; the one already current is not.
+    assert [swap["id"] for swap in swaps] == [copy["id"] for copy in copies]
+    assert rendered.count("partials/tasks.html") == 1
+    assert convex.batched() == ["tasks:list"]
+
+
+def test_a_poll_whose_answer_would_exceed_the_limit_is_refused(
+    app: Flask, client: FlaskClient, convex: FakeConvex, rendered: list[str]
+) -> None:
+    app.config["CONVEX_LIVE_MAX_ANSWER"] = 10_000
+    convex.data["tasks:list"] = [{"text": "x" * 100}] * 10  # about 1.2 kB per fragment
+    tasks, count = fragments_of(client.get("/").data)
+    rendered.clear()
+    fits = [{**tasks, "id": f"copy-{n}", "hash": "old"} for n in range(5)]
+    assert poll(client, fits).status_code == 200
+    too_many = [{**tasks, "id": f"copy-{n}", "hash": "old"} for n in range(499)]
+    answer = poll(client, [*too_many, count])
+    assert answer.status_code == 413
+    assert b"CONVEX_LIVE_MAX_ANSWER" in answer.data
+    assert rendered.count("partials/tasks.html") == 2  # once per poll
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
@@ -241,6 +277,23 @@ def test_a_malformed_poll_is_refused(
     assert answer.status_code == 400
     assert problem in answer.data
     assert not convex.batches.called
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ('{"fragments": ' + "[" * 100_000 + "]" * 100_000 + "}", b"nested too deeply"),
+        ('{"fragments": [', b"Not valid JSON"),
+    ],
+    ids=["100000-levels", "truncated"],
+)
+def test_a_poll_that_is_not_json_is_refused_saying_why(
+    client: FlaskClient, convex: FakeConvex, data: str, problem: bytes
+) -> None:
+    headers = {**same_site_headers(client), "Content-Type": "application/json"}
+    answer = client.post("/_convex/poll", data=data, headers=headers)
+    assert answer.status_code == 400
+    assert problem in answer.data
 
 
 def test_a_poll_without_the_csrf_token_is_refused(client: FlaskClient, convex: FakeConvex) -> None:
@@ -432,3 +485,38 @@ def test_pollers_with_different_tokens_never_share(
     poll(client, fragments, **{"X-Token": "bob"})
     sent = [call.request.headers["Authorization"] for call in convex.batches.calls[1:]]
     assert sent == ["Bearer alice", "Bearer bob"]
+
+
+# Properties: no poll body, however strange, makes the server fail
+
+FRAGMENT_LISTS = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={"id": JSON_VALUES | st.text(), "ref": JSON_VALUES, "hash": JSON_VALUES}
+    ),
+    max_size=4,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    body=st.one_of(
+        JSON_VALUES.map(json.dumps),
+        JSON_VALUES.map(lambda fragments: json.dumps({"fragments": fragments})),
+        FRAGMENT_LISTS.map(lambda fragments: json.dumps({"fragments": fragments})),
+        st.binary(max_size=64),
+    ),
+    keep=st.lists(st.integers(0, 1), max_size=3),
+)
+def test_no_poll_body_makes_the_server_fail(
+    client: FlaskClient, convex: FakeConvex, body: str | bytes, keep: list[int]
+) -> None:
+    page = fragments_of(client.get("/").data)
+    headers = {**same_site_headers(client), "Content-Type": "application/json"}
+    assert client.post("/_convex/poll", data=body, headers=headers).status_code < 500
+    # Real references mixed with made-up ones and changed hashes.
+    mixed = [{**page[index], "hash": "x"} for index in keep] + [
+        {"id": "a", "ref": str(body)[:40], "hash": ""}
+    ]
+    assert (
+        client.post("/_convex/poll", json={"fragments": mixed}, headers=headers).status_code < 500
+    )

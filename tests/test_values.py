@@ -8,6 +8,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flask_convex import ConvexInt64, ConvexValueError
 from flask_convex.values import args_key, decode, encode_args
@@ -109,6 +111,9 @@ def test_args_must_be_a_dict(args: Any) -> None:
         ({"q": {1: "a"}}, "args['q']: object keys must be str, found 1"),
         ({2: "a"}, "args: object keys must be str, found 2"),
         ({"rows": [1.0, [{"at": object()}]]}, "args['rows'][1][0]['at']: object is not"),
+        ({"text": "\ud800"}, "args['text']: the string has a lone surrogate '\\ud800' at index 0"),
+        ({"t": ["ok", "a\udfffb"]}, "args['t'][1]: the string has a lone surrogate"),
+        ({"k\ud800": "v"}, "args['k\\ud800']: Field name 'k\ud800' has invalid character"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key_path(args: Any, message: str) -> None:
@@ -122,3 +127,94 @@ def test_args_key_is_equal_for_equal_arguments_in_any_order() -> None:
     second = encode_args({"b": [ConvexInt64(2)], "a": 1.0})
     assert args_key(first) == args_key(second)
     assert args_key(first) != args_key(encode_args({"a": 2.0, "b": [ConvexInt64(2)]}))
+
+
+def test_arguments_too_deep_to_encode_are_refused() -> None:
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ConvexValueError, match="nested too deeply"):
+        encode_args({"v": deep})
+
+
+# Properties: every value Convex can hold round-trips; anything else is refused at its key path
+
+FIELD_NAMES = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12).filter(
+    lambda name: not name.startswith("$")
+)
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.floats()
+    | st.integers(-(2**53), 2**53)
+    | st.integers(-(2**63), 2**63 - 1).map(ConvexInt64)
+    | st.text()
+    | st.binary()
+)
+CONVEX_VALUES = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(FIELD_NAMES, inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def same(sent: Any, received: Any) -> bool:
+    """Whether a decoded value is what was sent: ints as floats, tuples as lists, NaN, -0.0."""
+    if isinstance(sent, float | int) and not isinstance(sent, bool):
+        return isinstance(received, float) and (
+            (math.isnan(sent) and math.isnan(received))
+            or (sent == received and math.copysign(1, sent) == math.copysign(1, received))
+        )
+    if isinstance(sent, list | tuple):
+        return (
+            isinstance(received, list)
+            and len(sent) == len(received)
+            and all(map(same, sent, received))
+        )
+    if isinstance(sent, dict):
+        return (
+            isinstance(received, dict)
+            and sent.keys() == received.keys()
+            and all(same(sent[key], received[key]) for key in sent)
+        )
+    return type(sent) is type(received) and sent == received
+
+
+@given(CONVEX_VALUES)
+def test_every_value_convex_can_hold_round_trips(value: Any) -> None:
+    assert same(value, round_trip(value))
+
+
+LONE_SURROGATES = st.text(st.characters(categories=["Cs"]), min_size=1)
+BAD_LEAVES = st.one_of(
+    st.sets(st.integers(), max_size=2).map(lambda value: (value, "set is not a Convex value")),
+    st.just((object(), "object is not a Convex value")),
+    st.complex_numbers().map(lambda value: (value, "complex is not a Convex value")),
+    st.integers(min_value=2**53 + 1).map(lambda value: (value, "is outside ±2**53")),
+    st.integers(max_value=-(2**53) - 1).map(lambda value: (value, "is outside ±2**53")),
+    st.tuples(st.text(max_size=3), LONE_SURROGATES, st.text(max_size=3)).map(
+        lambda parts: ("".join(parts), "lone surrogate")
+    ),
+)
+STEPS = st.lists(st.one_of(FIELD_NAMES, st.integers(0, 3)), max_size=4)
+
+
+@given(FIELD_NAMES, STEPS, BAD_LEAVES, CONVEX_VALUES)
+def test_anything_else_is_refused_naming_its_key_path(
+    name: str, steps: list[str | int], bad: tuple[Any, str], sibling: Any
+) -> None:
+    value, problem = bad
+    path = f"args[{name!r}]"
+    for step in steps:
+        path += f"[{step!r}]"
+    for step in reversed(steps):
+        # Valid company before the bad value: the error must still find it.
+        value = [sibling] * step + [value] if isinstance(step, int) else {step: value}
+    with pytest.raises(ConvexValueError) as caught:
+        encode_args({name: value})
+    assert str(caught.value).startswith(f"{path}: ")
+    assert problem in str(caught.value)

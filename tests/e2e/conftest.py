@@ -6,15 +6,13 @@ downloaded. Test modules load the example's fixtures with `pytest_plugins`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask, render_template_string
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
+from serving import serve
 from werkzeug.wrappers import Response
 
 from example.app import create_app
@@ -57,20 +55,6 @@ def fragments_page() -> str:
     default = preload_query("tasks:list", {"list": "default"})
     other = preload_query("tasks:list", {"list": "other"})
     return render_template_string(FRAGMENTS_PAGE, default=default, other=other)
-
-
-@contextmanager
-def serve(app: Callable[..., Any]) -> Iterator[str]:
-    """Serve a WSGI app on a free port in a thread, giving its URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
 
 
 @pytest.fixture(scope="session")
