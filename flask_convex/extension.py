@@ -8,7 +8,7 @@ from typing import Any, Final, TypeVar
 
 from flask import Flask, request_started
 
-from . import __about__, auth, live
+from . import __about__, auth, live, push
 from .cli import convex_cli
 from .client import Transport
 from .connections import ConnectionPool
@@ -26,6 +26,12 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_TIMEOUT": 10.0,
     # Add a Server-Timing header naming each Convex call; None means "when debugging".
     "CONVEX_SERVER_TIMING": None,
+    # The deployment URL browsers use (their Convex client's WebSocket), when the app
+    # reaches Convex at an internal address; None means CONVEX_URL.
+    "CONVEX_PUBLIC_URL": None,
+    # Keep live fragments current by Convex's pushes to the page's Convex client;
+    # False polls only. With push on, polling takes over while the socket is down.
+    "CONVEX_LIVE_PUSH": True,
     # Seconds between the polls that keep a page's live fragments current.
     "CONVEX_POLL_INTERVAL": 2.0,
     # Seconds a poll's answer also serves other polls of the same query and token in
@@ -83,6 +89,7 @@ class Convex:
             app.config["CONVEX_URL"] = os.environ.get("CONVEX_URL")
         if app.config["CONVEX_URL"]:
             configured_url(app.config)
+        push.check_config(app.config)
         http = ConnectionPool(timeout=float(app.config["CONVEX_TIMEOUT"]))
         state = ConvexState(self.hooks, Transport(http, f"flask-convex-{__about__.__version__}"))
         weakref.finalize(state, http.close)

@@ -7,21 +7,32 @@ functions with the ini option ``convex_functions_dir`` or by overriding the
 ``convex_functions_dir`` fixture; give functions environment variables by
 overriding ``convex_env``. Both overrides must stay session-scoped.
 
+``convex_login(client, user)`` logs a flask-login user in for a test client of
+an app whose built-in issuer is on (``CONVEX_AUTH_ISSUER``): the deployment
+verifies the app's tokens with its JWKS handed over inline, so no server has to
+publish it. ``log_in`` does the same for a deployment of your own.
+
 With respx installed, the plugin also lets ``respx.mock`` fake flask-convex's
 calls to Convex, which go through its own connection pool rather than httpx's.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
+from flask_convex.auth import current_issuer
 from flask_convex.connections import respx_targets
 from flask_convex.local import LocalDeployment
+
+LogIn = Callable[..., FlaskClient]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,3 +97,27 @@ def convex_reset(convex_deployment: LocalDeployment) -> None:
 def convex_url(convex_deployment: LocalDeployment, convex_reset: None) -> str:
     """The URL of the session's deployment, its data wiped for this test."""
     return convex_deployment.url
+
+
+def log_in(
+    client: FlaskClient, user: Any, deployment: LocalDeployment, *, fresh: bool = True
+) -> FlaskClient:
+    """Logs flask-login `user` in for `client`; `deployment` then accepts the app's tokens for them.
+
+    The deployment gets the JWKS of the client's app (its ``auth.config.ts`` must
+    name the app's issuer, as it would in production). Returns `client`.
+    """
+    with client.application.app_context():
+        issuer = current_issuer()
+    deployment.trust_issuer(issuer.issuer, issuer.jwks())
+    # What flask-login's own FlaskLoginClient writes to the session.
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = fresh
+    return client
+
+
+@pytest.fixture
+def convex_login(convex_deployment: LocalDeployment) -> LogIn:
+    """``convex_login(client, user)``: :func:`log_in` on the session's deployment."""
+    return functools.partial(log_in, deployment=convex_deployment)

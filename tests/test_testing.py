@@ -7,6 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from joserfc.jwk import RSAKey
+
+from flask_convex import TokenIssuer
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +71,59 @@ def test_ini_option_names_the_functions_directory(
 ) -> None:
     pytester.makeini("[pytest]\nconvex_functions_dir = backend/convex\n")
     assert_stopped(run_session(pytester, convex_functions_dir, "backend/convex"))
+
+
+LOGGED_IN = """
+import pytest
+from flask import Flask
+from flask_login import LoginManager, UserMixin
+from flask_convex import Convex, ConvexAuthError, api, fetch_query
+
+class User(UserMixin):
+    def __init__(self, id):
+        self.id = id
+
+# Not `app`: pytest-flask would share one `g`, where flask-login keeps the user, across clients.
+@pytest.fixture
+def site(convex_url, tmp_path):
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(
+        TESTING=True,
+        SECRET_KEY="t",
+        CONVEX_URL=convex_url,
+        CONVEX_AUTH_ISSUER="http://127.0.0.1:9",
+    )
+    LoginManager(app).user_loader(User)
+    Convex(app)
+    app.get("/me")(lambda: str((fetch_query(api.identity.whoami) or {}).get("subject")))
+    return app
+
+# First: the deployment is the session's, and logging in hands it the keys for good.
+def test_unverifiable_tokens_name_the_issuer_and_keys_tried(site):
+    client = site.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = "ada"
+    with pytest.raises(ConvexAuthError) as failure:
+        client.get("/me")
+    message = str(failure.value)
+    assert "issuer http://127.0.0.1:9" in message
+    assert "keys from http://127.0.0.1:9/.well-known/jwks.json" in message
+
+def test_a_logged_in_user_is_the_convex_identity(site, convex_login):
+    client = convex_login(site.test_client(), User("ada"))
+    assert client.get("/me").text == "ada"
+    assert site.test_client().get("/me").text == "None"
+"""
+
+
+def test_convex_login_needs_no_server_publishing_the_keys(
+    pytester: pytest.Pytester, convex_functions_dir: Path
+) -> None:
+    functions = pytester.path / "convex"
+    functions.mkdir()
+    shutil.copy(convex_functions_dir / "identity.ts", functions)
+    issuer = TokenIssuer("http://127.0.0.1:9", "flask-convex", 3600, RSAKey.generate_key(2048))
+    # As printed by `flask convex auth-config`: the JWKS URL of an app no test runs.
+    (functions / "auth.config.ts").write_text(issuer.auth_config())
+    pytester.makepyfile(test_login=LOGGED_IN)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)

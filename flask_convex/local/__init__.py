@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import httpx
 
@@ -291,6 +291,19 @@ class LocalDeployment:
     def admin_headers(self) -> dict[str, str]:
         """The ``Authorization`` header of an admin request to this deployment."""
         return {"Authorization": f"Convex {self.admin_key}"}
+
+    def trust_issuer(self, issuer: str, jwks: Mapping[str, Any]) -> None:
+        """Verifies tokens of `issuer` with `jwks` instead of fetching the keys its provider names.
+
+        auth.config.ts still decides which issuers are trusted; this only hands
+        the keys over, so tests need no server publishing them. Kept across reloads.
+        """
+        response = httpx.post(
+            f"{self.url}/_flask_convex/trust_issuer",
+            json={"issuer": issuer, "jwks": dict(jwks)},
+            headers=self.admin_headers,
+        )
+        response.raise_for_status()
 
     def reset(self) -> None:
         """Deletes all data; subscribers see the change like any other commit."""

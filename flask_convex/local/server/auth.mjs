@@ -10,6 +10,7 @@ import {
 } from "jose";
 
 const LEEWAY_SECONDS = 5;
+const DISCOVERY_PATH = "/.well-known/openid-configuration";
 const REGISTERED_CLAIMS = new Set(["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "fva"]);
 const OIDC_CLAIMS = {
   name: "name",
@@ -47,9 +48,13 @@ export const ANONYMOUS = Object.freeze({ identity: null, admin: false });
 
 /** Verifies user tokens against the configured providers and admin keys against one secret. */
 export class Authenticator {
-  /** `authConfig` is the default export of auth.config.ts (or undefined). */
-  constructor(authConfig, adminKey) {
-    this.providers = (authConfig?.providers ?? []).map(normalizeProvider);
+  /**
+   * `authConfig` is the default export of auth.config.ts (or undefined).
+   * `givenKeys` maps issuers (normalized) to a JWKS that replaces the one their
+   * provider names: tests trust an app whose JWKS URL nothing serves.
+   */
+  constructor(authConfig, adminKey, givenKeys = new Map()) {
+    this.providers = (authConfig?.providers ?? []).map((config) => normalizeProvider(config, givenKeys));
     this.adminKey = adminKey;
   }
 
@@ -117,7 +122,7 @@ export class Authenticator {
     } catch (error) {
       if (error instanceof AuthError) throw error;
       const reason = error.code === "ERR_JWT_EXPIRED" ? "Token expired" : error.message;
-      throw unauthenticated(`Could not verify token claim: ${reason}`);
+      throw unauthenticated(`Could not verify token claim: ${reason} (issuer ${provider.issuer}, keys from ${provider.keysFrom})`);
     }
     return buildIdentity(payload, provider.oidc);
   }
@@ -166,29 +171,37 @@ function withScheme(url) {
   return /^https?:\/\//.test(url) ? url : `https://${url}`;
 }
 
-function normalizeIssuer(issuer) {
+/** An issuer as providers and tokens are matched: with a scheme, without trailing slashes. */
+export function normalizeIssuer(issuer) {
   return withScheme(issuer).replace(/\/+$/, "");
 }
 
-/** A provider of auth.config.ts, its `issuer` normalized once for matching tokens. */
-function normalizeProvider(config) {
-  if (config.type === "customJwt") {
-    return {
-      oidc: false,
-      issuer: normalizeIssuer(config.issuer),
-      applicationID: config.applicationID,
-      algorithms: [config.algorithm ?? "RS256"],
-      keys: cached(() => keySetFromUrl(config.jwks)),
-    };
+/**
+ * A provider of auth.config.ts, its `issuer` normalized once for matching
+ * tokens; `keysFrom` says where its keys come from, for error messages.
+ */
+function normalizeProvider(config, givenKeys) {
+  const oidc = config.type !== "customJwt";
+  const issuer = normalizeIssuer(oidc ? config.domain : config.issuer);
+  const given = givenKeys.get(issuer);
+  let keysFrom = oidc ? `${issuer}${DISCOVERY_PATH}` : describeJwks(config.jwks);
+  let keys = cached(() => (oidc ? discoverKeys(issuer) : keySetFromUrl(config.jwks)));
+  if (given !== undefined) {
+    keysFrom = "the JWKS the tests gave (inline)";
+    keys = async () => createLocalJWKSet(given);
   }
-  const issuer = normalizeIssuer(config.domain);
   return {
-    oidc: true,
+    oidc,
     issuer,
     applicationID: config.applicationID,
-    algorithms: ["RS256", "EdDSA"],
-    keys: cached(() => discoverKeys(issuer)),
+    algorithms: oidc ? ["RS256", "EdDSA"] : [config.algorithm ?? "RS256"],
+    keys,
+    keysFrom,
   };
+}
+
+function describeJwks(url) {
+  return url.startsWith("data:") ? "an inline JWKS (data: URI)" : withScheme(url);
 }
 
 /** Memoizes a successful async result; a failure is retried on the next call. */
@@ -214,7 +227,7 @@ async function keySetFromUrl(url) {
 
 /** Fetches the key set of an OIDC `issuer` (normalized) through its discovery document. */
 async function discoverKeys(issuer) {
-  const url = `${issuer}/.well-known/openid-configuration`;
+  const url = `${issuer}${DISCOVERY_PATH}`;
   let config;
   try {
     const response = await fetch(url, { headers: { accept: "application/json" } });

@@ -16,8 +16,9 @@ import path from "node:path";
 import util from "node:util";
 import { convexTest } from "convex-test";
 import { makeFunctionReference } from "convex/server";
-import { Authenticator } from "./auth.mjs";
+import { Authenticator, normalizeIssuer } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
+import { systemQuery } from "./cliApi.mjs";
 import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
@@ -62,6 +63,7 @@ export class Runtime {
     this.adminKey = adminKey;
     this.buildCount = 0;
     this.buildError = null;
+    this.givenKeys = new Map();
     this.listeners = new Set();
     // Listeners run in the context of start-up, not of the mutation whose
     // commit triggered them, so no convex-test transaction state leaks in.
@@ -94,6 +96,9 @@ export class Runtime {
     });
     this.current = state.documents;
     this.responses = state.responses;
+    // Variables set at run time persist; those the launcher passes win over them.
+    this.env = state.env;
+    for (const [name, value] of Object.entries(this.env)) process.env[name] ??= value;
     this.currentShared = false;
     this.#latestTs = this.nextTs(state.ts);
     this.retentionFloor = this.#latestTs;
@@ -133,12 +138,22 @@ export class Runtime {
 
   install({ modules, authConfig }) {
     this.modules = modules;
-    this.auth = new Authenticator(authConfig, this.adminKey);
+    this.authConfig = authConfig;
+    this.auth = new Authenticator(authConfig, this.adminKey, this.givenKeys);
     this.db.componentModules(async (modulePath) => {
       const module = this.modules.get(modulePath);
       if (module === undefined) throw new Error(`Could not find module for: "${modulePath}"`);
       return module;
     });
+  }
+
+  /**
+   * Verifies tokens of `issuer`, for the provider of auth.config.ts that names
+   * it, with `jwks` instead of fetching the provider's keys; kept across reloads.
+   */
+  trustIssuer(issuer, jwks) {
+    this.givenKeys.set(normalizeIssuer(issuer), jwks);
+    this.auth = new Authenticator(this.authConfig, this.adminKey, this.givenKeys);
   }
 
   /** Registers `listener()` to run after every commit, reset and reload. */
@@ -202,7 +217,23 @@ export class Runtime {
       lastCreationTime: this.db._lastCreationTime,
       documents: this.current,
       responses: this.responses,
+      env: this.env,
     };
+  }
+
+  /** Applies `[{name, value | null}]` (checked by the caller) to the functions' environment, durably. */
+  updateEnv(changes) {
+    for (const { name, value } of changes) {
+      if (value === null) {
+        delete process.env[name];
+        delete this.env[name];
+      } else {
+        process.env[name] = value;
+        this.env[name] = value;
+      }
+    }
+    this.dataFile.rewrite(this.state());
+    this.notify();
   }
 
   /**
@@ -334,6 +365,7 @@ export class Runtime {
     const request = { logLines: [], commitTs: null, key, journal };
     let type = null;
     try {
+      if (fn.module.startsWith("_system/")) return { ok: true, value: this.runSystem(fn, args, auth, snapshot), logLines: [] };
       type = this.resolve(fn, kind, auth.admin);
       checkArgs(this.modules.get(fn.module)[fn.name], args);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
@@ -353,14 +385,21 @@ export class Runtime {
     }
   }
 
+  /** A reserved `_system/` query (cliApi.mjs); only admins may run them. */
+  runSystem(fn, args, auth, snapshot) {
+    const query = systemQuery(fn);
+    if (query === undefined || !auth.admin) {
+      throw notFound(fn);
+    }
+    const documents = snapshot?.documents ?? this.current;
+    return query({ documents, env: { ...process.env }, modules: this.modules, schema: this.db._schema }, args);
+  }
+
   resolve(fn, kind, admin) {
     const func = this.modules.get(fn.module)?.[fn.name];
     const type = func?.isQuery ? "query" : func?.isMutation ? "mutation" : func?.isAction ? "action" : null;
     if (type === null || (func.isInternal && !admin)) {
-      throw new SystemError(
-        `Could not find public function for '${fn.display}'. Is it exported from convex/${fn.module}.ts? `
-          + "`flask convex dev` reloads on every save and prints the build error if there is one.",
-      );
+      throw notFound(fn);
     }
     if (kind !== "any" && kind !== type) {
       throw new SystemError(`Trying to execute ${fn.canonical} as ${title(kind)}, but it is defined as ${title(type)}.`);
@@ -387,6 +426,13 @@ export class Runtime {
 
 /** A failure of the deployment rather than of user code (not found, wrong type). */
 class SystemError extends Error {}
+
+function notFound(fn) {
+  return new SystemError(
+    `Could not find public function for '${fn.display}'. Is it exported from convex/${fn.module}.ts? `
+      + "`flask convex dev` reloads on every save and prints the build error if there is one.",
+  );
+}
 
 function title(kind) {
   return kind[0].toUpperCase() + kind.slice(1);
