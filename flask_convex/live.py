@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 
 from . import __about__
@@ -478,7 +478,7 @@ def new_element_id(ref: LiveRef) -> str:
     return f"convex-{digest}" if count == 1 else f"convex-{digest}-{count}"
 
 
-def serializer(salt: str = SALT) -> URLSafeTimedSerializer:
+def serializer(salt: str = SALT) -> Signing:
     """The app's signer of values put in pages, for `salt` (default: live references)."""
     secret = current_app.secret_key
     if not secret:
@@ -488,7 +488,27 @@ def serializer(salt: str = SALT) -> URLSafeTimedSerializer:
     return _serializer_for(secret, salt)
 
 
+class Signing:
+    """itsdangerous's URL-safe timed serializer with its signer made once.
+
+    `URLSafeTimedSerializer.dumps` and `loads` make a signer, and so derive its key,
+    on every call; a page signs each of its fragments and a poll verifies them all.
+    """
+
+    def __init__(self, secret: str | bytes, salt: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt=salt)
+        signer = self._serializer.make_signer()
+        assert isinstance(signer, TimestampSigner)
+        self._signer = signer
+
+    def dumps(self, value: object) -> str:
+        return self._signer.sign(self._serializer.dump_payload(value)).decode()
+
+    def loads(self, signed: str, max_age: int | None = None) -> Any:
+        return self._serializer.load_payload(self._signer.unsign(signed, max_age=max_age))
+
+
 @lru_cache(maxsize=8)
-def _serializer_for(secret: str | bytes, salt: str) -> URLSafeTimedSerializer:
-    """One serializer per secret and salt: building one costs as much as signing with it."""
-    return URLSafeTimedSerializer(secret, salt=salt)
+def _serializer_for(secret: str | bytes, salt: str) -> Signing:
+    """One signer per secret and salt: building one costs as much as signing with it."""
+    return Signing(secret, salt)
