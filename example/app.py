@@ -20,7 +20,6 @@ from flask_convex import (
     Convex,
     ConvexError,
     ConvexValueError,
-    api,
     fetch_mutation,
     fetch_query,
     limit_body,
@@ -32,6 +31,7 @@ from flask_convex import (
 )
 
 from . import errors, users
+from .convex_api import HistoryId, TasksId, api
 
 HISTORY_PAGE: Final = 20
 """Entries per page of /history."""
@@ -91,7 +91,7 @@ def add_task() -> None:
 @server_action
 def toggle_task(task_id: str) -> None:
     """Mark a task done or not done."""
-    fetch_mutation(api.tasks.toggle, {"id": task_id})
+    fetch_mutation(api.tasks.toggle, {"id": TasksId(task_id)})
     revalidate(api.tasks.list)
 
 
@@ -99,7 +99,7 @@ def toggle_task(task_id: str) -> None:
 @server_action
 def remove_task(task_id: str) -> None:
     """Delete a task."""
-    fetch_mutation(api.tasks.remove, {"id": task_id})
+    fetch_mutation(api.tasks.remove, {"id": TasksId(task_id)})
     revalidate(api.tasks.list)
 
 
@@ -130,7 +130,7 @@ def seed_history() -> None:
 @server_action
 def remove_history(entry_id: str) -> None:
     """Delete an entry, wherever it is in the list."""
-    fetch_mutation(api.history.remove, {"id": entry_id})
+    fetch_mutation(api.history.remove, {"id": HistoryId(entry_id)})
     revalidate(api.history.list)
 
 

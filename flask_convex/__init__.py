@@ -28,7 +28,7 @@ from .fetch import (
     fetch_mutation,
     fetch_query,
 )
-from .functions import FunctionReference, api
+from .functions import FunctionReference, NoArgs, api
 from .paginated import PaginatedPreloaded, preload_paginated_query
 from .preload import (
     Preloaded,
@@ -51,6 +51,7 @@ __all__ = [
     "ConvexValueError",
     "FunctionReference",
     "LiveReferenceError",
+    "NoArgs",
     "PaginatedPreloaded",
     "Preloaded",
     "TokenIssuer",

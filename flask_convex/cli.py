@@ -7,21 +7,27 @@
 - ``CONVEX_LOCAL_ENV``: a dict of environment variables for the functions,
   merged under ``--env KEY=VALUE`` options.
 
-Data of the local deployment lives in ``<app.instance_path>/convex-local.jsonl``.
+Data of the local deployment lives in ``<app.instance_path>/convex-local.jsonl``;
+while it runs, ``convex-local.json`` beside it (readable by this user only) holds its
+URL and admin key for ``flask convex run``, ``env`` and ``reset``. Those act on
+``CONVEX_URL`` instead when it is set, with the admin key ``CONVEX_ADMIN_KEY``.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import click
+import httpx
 from flask import Flask, current_app
 from flask.cli import ScriptInfo, with_appcontext
 
@@ -32,6 +38,7 @@ from flask_convex.local import (
     LocalDeployment,
     LocalDeploymentError,
     PortInUseError,
+    codegen,
     parse_env_pairs,
 )
 
@@ -39,6 +46,9 @@ __all__ = ["convex_cli"]
 
 LIFELINE_ENV: Final = "FLASK_CONVEX_LIFELINE"
 """Names the inherited pipe whose end of file tells the dev server to stop (see dev_server)."""
+
+_ADMIN_TIMEOUT = 60.0
+_ENV_QUERY = "_system/cli/queryEnvironmentVariables"
 
 
 @click.group("convex", help="Convex tools: run a local deployment, develop against it.")
@@ -79,12 +89,21 @@ def _local_deployment(
         watch=watch,
         env=functions_env,
         echo=True,
+        codegen=watch,
+        python_api=_python_api(app) if watch else None,
     )
 
 
-def _start_quietly(deployment: LocalDeployment) -> str:
+def _python_api(app: Flask) -> Path | None:
+    configured = app.config.get("CONVEX_PYTHON_API", "")
+    if configured is None:
+        return None
+    return Path(configured) if configured else Path(app.root_path) / "convex_api.py"
+
+
+def _start_quietly(deployment: LocalDeployment, app: Flask) -> str:
     try:
-        return deployment.start()
+        url = deployment.start()
     except PortInUseError as error:
         option = "--convex-port" if error.port == deployment.port else "--convex-site-port"
         raise click.ClickException(
@@ -92,13 +111,20 @@ def _start_quietly(deployment: LocalDeployment) -> str:
         ) from error
     except LocalDeploymentError as error:
         raise click.ClickException(str(error)) from error
+    _record_target(_target_file(app), url, deployment.admin_key)
+    return url
 
 
-def _start(deployment: LocalDeployment) -> str:
-    url = _start_quietly(deployment)
+def _start(deployment: LocalDeployment, app: Flask) -> str:
+    url = _start_quietly(deployment, app)
     click.echo(f"Convex local deployment: {url} (functions in {deployment.functions_dir})")
     click.echo(f"HTTP actions: {deployment.site_url}")
     return url
+
+
+def _stop(deployment: LocalDeployment, app: Flask) -> None:
+    deployment.stop()
+    _target_file(app).unlink(missing_ok=True)
 
 
 _port_option = click.option(
@@ -132,13 +158,13 @@ def local_command(
 ) -> None:
     """Run a local Convex deployment serving the app's functions until Ctrl-C."""
     deployment = _local_deployment(current_app, convex_port, convex_site_port, watch, env)
-    _start(deployment)
+    _start(deployment, current_app)
     try:
         deployment.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        deployment.stop()
+        _stop(deployment, current_app)
 
 
 @convex_cli.command("dev")
@@ -167,7 +193,7 @@ def dev_command(
         banner.append(("Convex", f"{configured} (CONVEX_URL)"))
     else:
         deployment = _local_deployment(app, convex_port, convex_site_port, True, env)
-        child_env["CONVEX_URL"] = _start_quietly(deployment)
+        child_env["CONVEX_URL"] = _start_quietly(deployment, app)
         child_env["CONVEX_SITE_URL"] = deployment.site_url
         banner += _local_banner(deployment)
     for label, value in banner:
@@ -193,7 +219,7 @@ def dev_command(
     finally:
         os.close(keep_open)
         if deployment is not None:
-            deployment.stop()
+            _stop(deployment, app)
     ctx.exit(status)
 
 
@@ -215,6 +241,16 @@ def _local_banner(deployment: LocalDeployment) -> list[tuple[str, str]]:
         ("HTTP actions", deployment.site_url),
         ("Data", f"{data} (to start empty: stop, delete the file, start again)"),
     ]
+
+
+@convex_cli.command("codegen")
+@with_appcontext
+def codegen_command() -> None:
+    """Write convex/_generated/ (as `npx convex codegen`) and the typed Python references."""
+    try:
+        click.echo(codegen(_functions_dir(current_app), _python_api(current_app)), nl=False)
+    except LocalDeploymentError as error:
+        raise click.ClickException(str(error)) from error
 
 
 @convex_cli.command("auth-config")
@@ -243,3 +279,142 @@ def rotate_key_command() -> None:
     except ConvexConfigError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"New signing key {kid}. Restart the app to sign with it.")
+
+
+def _target_file(app: Flask) -> Path:
+    return Path(app.instance_path) / "convex-local.json"
+
+
+def _record_target(path: Path, url: str, admin_key: str) -> None:
+    """Tells later `flask convex run/env/reset` where the running local deployment is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Only this user may read the admin key.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump({"url": url, "adminKey": admin_key}, file)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A deployment the admin commands act on, with its admin key."""
+
+    url: str
+    admin_key: str
+    local: bool
+
+    def post(self, route: str, payload: dict[str, Any]) -> Any:
+        try:
+            response = httpx.post(
+                f"{self.url}{route}",
+                json=payload,
+                headers={"Authorization": f"Convex {self.admin_key}"},
+                timeout=_ADMIN_TIMEOUT,
+            )
+        except httpx.HTTPError as error:
+            raise click.ClickException(
+                f"Cannot reach the deployment at {self.url}: {error}"
+            ) from error
+        if response.status_code != 200:
+            try:
+                message = response.json().get("message", response.text)
+            except ValueError:
+                message = response.text
+            raise click.ClickException(f"{self.url}{route}: HTTP {response.status_code}: {message}")
+        return response.json()
+
+    def call(self, route: str, path: str, args: dict[str, Any]) -> Any:
+        """The value of a function, printing its logs to stderr; a function error exits 1."""
+        body = self.post(route, {"path": path, "args": args, "format": "json"})
+        for line in body.get("logLines") or []:
+            click.echo(line, err=True)
+        if body["status"] != "success":
+            raise click.ClickException(body["errorMessage"])
+        return body["value"]
+
+
+def _target(app: Flask) -> _Target:
+    """CONVEX_URL with CONVEX_ADMIN_KEY, else the local deployment `flask convex local/dev` runs."""
+    url = app.config.get("CONVEX_URL") or os.environ.get("CONVEX_URL")
+    if url:
+        key = app.config.get("CONVEX_ADMIN_KEY") or os.environ.get("CONVEX_ADMIN_KEY")
+        if not key:
+            raise click.ClickException(
+                f"CONVEX_URL is {url}: set CONVEX_ADMIN_KEY to its admin key "
+                "(dashboard, Settings > URL and deploy key) to run admin commands against it"
+            )
+        return _Target(url.rstrip("/"), key, local=False)
+    try:
+        recorded = json.loads(_target_file(app).read_text())
+    except FileNotFoundError:
+        raise click.ClickException(
+            "No local deployment is running: start `flask convex local` (or `flask convex dev`), "
+            "or set CONVEX_URL and CONVEX_ADMIN_KEY"
+        ) from None
+    return _Target(recorded["url"], recorded["adminKey"], local=True)
+
+
+@convex_cli.command("run")
+@click.argument("function")
+@click.argument("args_json", default="{}")
+@with_appcontext
+def run_command(function: str, args_json: str) -> None:
+    """Run FUNCTION (e.g. messages:send, internal ones too) as admin; print its result as JSON."""
+    try:
+        args = json.loads(args_json)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="ARGS_JSON") from error
+    if not isinstance(args, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="ARGS_JSON")
+    value = _target(current_app).call("/api/function", function, args)
+    click.echo(json.dumps(value, indent=2))
+
+
+@convex_cli.group("env")
+def env_group() -> None:
+    """The functions' environment variables, like `npx convex env`."""
+
+
+@env_group.command("list")
+@with_appcontext
+def env_list_command() -> None:
+    """Print NAME=value for every variable."""
+    variables = _target(current_app).call("/api/query", _ENV_QUERY, {})
+    for variable in variables:
+        click.echo(f"{variable['name']}={variable['value']}")
+
+
+@env_group.command("set")
+@click.argument("name")
+@click.argument("value")
+@with_appcontext
+def env_set_command(name: str, value: str) -> None:
+    """Set NAME to VALUE; functions see it at once."""
+    _target(current_app).post(
+        "/api/update_environment_variables", {"changes": [{"name": name, "value": value}]}
+    )
+    click.echo(f"Set {name}")
+
+
+@env_group.command("remove")
+@click.argument("name")
+@with_appcontext
+def env_remove_command(name: str) -> None:
+    """Remove NAME."""
+    _target(current_app).post(
+        "/api/update_environment_variables", {"changes": [{"name": name, "value": None}]}
+    )
+    click.echo(f"Removed {name}")
+
+
+@convex_cli.command("reset")
+@click.confirmation_option(prompt="Delete every document of the local deployment?")
+@with_appcontext
+def reset_command() -> None:
+    """Delete every document of the running local deployment."""
+    target = _target(current_app)
+    if not target.local:
+        raise click.ClickException(
+            "`flask convex reset` only wipes the local deployment, not CONVEX_URL"
+        )
+    target.post("/_flask_convex/reset", {})
+    click.echo("Deleted every document")

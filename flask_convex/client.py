@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any, Final, Literal
@@ -86,6 +88,8 @@ class Outcome:
     value: Any = None
     error: ConvexFlaskError | None = None
     raw: JsonValue = None
+    ts: int | None = None
+    """The Convex timestamp of the snapshot a query batch read, when Convex says it."""
 
     def unwrap(self) -> Any:
         """The value, or raise the error."""
@@ -122,7 +126,10 @@ class Transport:
         queries: Sequence[tuple[str, dict[str, JsonValue]]],
         token: str | None,
     ) -> list[Outcome]:
-        """Run several queries at one timestamp in one request; each fails on its own."""
+        """Run several queries at one timestamp in one request; each fails on its own.
+
+        Each outcome carries the batch's timestamp (`ts`) when the deployment answers one.
+        """
         body = {
             "queries": [
                 {"path": path, "args": args, "format": "convex_encoded_json"}
@@ -134,8 +141,9 @@ class Transport:
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
         plain = values["results"] if values is not None else [None] * len(results)
+        ts = decode_ts(answer.get("ts"))
         return [
-            _outcome(result, result_values, path)
+            replace(_outcome(result, result_values, path), ts=ts)
             for result, result_values, (path, _) in zip(results, plain, queries, strict=True)
         ]
 
@@ -190,6 +198,17 @@ def _connection_error(endpoint: str, error: httpx.HTTPError, *, write: bool) -> 
     if timed_out:
         return ConvexConnectionError(f"Convex did not answer in time: {endpoint}")
     return ConvexConnectionError(f"Cannot reach {endpoint}: {error}")
+
+
+def decode_ts(encoded: object) -> int | None:
+    """A Convex timestamp (base64 of 8 little-endian bytes) as an int, None if absent or bad."""
+    if not isinstance(encoded, str):
+        return None
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        return None
+    return int.from_bytes(raw, "little") if len(raw) == 8 else None
 
 
 @lru_cache(maxsize=256)

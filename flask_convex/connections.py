@@ -29,7 +29,8 @@ Origin = tuple[bytes, bytes, int]
 class ConnectionPool:
     """Reuses up to `max_idle` idle connections per origin for `idle_expiry` seconds; thread-safe.
 
-    `timeout` bounds each request from connecting to its last byte.
+    `timeout` is each request's budget: connecting gets it, then sending and each read
+    of the answer get what is left of it when the request is written.
     """
 
     def __init__(self, *, timeout: float, max_idle: int = 32, idle_expiry: float = 30.0) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Final, TypeVar
 
 from flask import Flask, request_started
 
-from . import __about__, auth, live
+from . import __about__, auth, live, push
 from .cli import convex_cli
 from .client import Transport
 from .connections import ConnectionPool
@@ -30,6 +30,12 @@ DEFAULTS: Final[dict[str, Any]] = {
     "CONVEX_TIMEOUT": 10.0,
     # Add a Server-Timing header naming each Convex call; None means "when debugging".
     "CONVEX_SERVER_TIMING": None,
+    # The deployment URL browsers use (their Convex client's WebSocket), when the app
+    # reaches Convex at an internal address; None means CONVEX_URL.
+    "CONVEX_PUBLIC_URL": None,
+    # Keep live fragments current by Convex's pushes to the page's Convex client;
+    # False polls only. With push on, polling takes over while the socket is down.
+    "CONVEX_LIVE_PUSH": True,
     # Seconds between the polls that keep a page's live fragments current.
     "CONVEX_POLL_INTERVAL": 2.0,
     # Seconds a poll's answer also serves other polls of the same query and token in
@@ -51,6 +57,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     # Environment variables for the local deployment's functions (`flask convex local`
     # and `dev`): a dict, as `npx convex env set`; `--env KEY=VALUE` options override it.
     "CONVEX_LOCAL_ENV": None,
+    # The typed Python references `flask convex codegen` writes; "" means
+    # <app root>/convex_api.py, None turns them off.
+    "CONVEX_PYTHON_API": "",
     # The built-in JWT issuer for flask-login users (see flask_convex.auth): its iss
     # claim (the app's public URL); None leaves the issuer off.
     "CONVEX_AUTH_ISSUER": None,
@@ -88,6 +97,7 @@ class Convex:
                 app.config[key] = os.environ.get(key)
         if app.config["CONVEX_URL"]:
             configured_url(app.config)
+        push.check_config(app.config)
         http = ConnectionPool(timeout=float(app.config["CONVEX_TIMEOUT"]))
         state = ConvexState(self.hooks, Transport(http, f"flask-convex-{__about__.__version__}"))
         weakref.finalize(state, http.close)

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from flask import current_app
 
 from .client import Call, Kind, Outcome, check_deployment_url
 from .context import MemoKey, request_state
 from .errors import ConvexAuthError
-from .functions import FunctionRef, function_name
+from .functions import (
+    CallArgs,
+    FunctionRef,
+    FunctionReference,
+    NoArgs,
+    ReturnT,
+    TypedCall,
+    function_name,
+)
 from .state import can_refresh, get_state
 from .values import args_key, encode_args
 
@@ -68,9 +76,28 @@ def timed(label: str, run: Callable[[], T]) -> T:
         request_state().timings.append((label, (time.perf_counter() - start) * 1000))
 
 
+@overload
 def fetch_query(
-    ref: FunctionRef,
+    ref: TypedCall[CallArgs, ReturnT], *args: CallArgs.args, **kwargs: CallArgs.kwargs
+) -> ReturnT: ...
+@overload
+def fetch_query(
+    ref: FunctionReference[NoArgs, ReturnT],
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> ReturnT: ...
+@overload
+def fetch_query(
+    ref: str,
     args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any: ...
+def fetch_query(  # type: ignore[misc]  # the typed overload's rest of call is (args, token=, url=)
+    ref: FunctionRef,
+    args: Any = None,
     *,
     token: str | None = None,
     url: str | None = None,
@@ -91,9 +118,28 @@ def fetch_query(
     return with_token(token, run).unwrap()
 
 
+@overload
 def fetch_mutation(
-    ref: FunctionRef,
+    ref: TypedCall[CallArgs, ReturnT], *args: CallArgs.args, **kwargs: CallArgs.kwargs
+) -> ReturnT: ...
+@overload
+def fetch_mutation(
+    ref: FunctionReference[NoArgs, ReturnT],
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> ReturnT: ...
+@overload
+def fetch_mutation(
+    ref: str,
     args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any: ...
+def fetch_mutation(  # type: ignore[misc]  # the typed overload's rest of call is (args, token=, url=)
+    ref: FunctionRef,
+    args: Any = None,
     *,
     token: str | None = None,
     url: str | None = None,
@@ -102,9 +148,28 @@ def fetch_mutation(
     return _write(prepare(ref, args, url), "mutation", token)
 
 
+@overload
 def fetch_action(
-    ref: FunctionRef,
+    ref: TypedCall[CallArgs, ReturnT], *args: CallArgs.args, **kwargs: CallArgs.kwargs
+) -> ReturnT: ...
+@overload
+def fetch_action(
+    ref: FunctionReference[NoArgs, ReturnT],
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> ReturnT: ...
+@overload
+def fetch_action(
+    ref: str,
     args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any: ...
+def fetch_action(  # type: ignore[misc]  # the typed overload's rest of call is (args, token=, url=)
+    ref: FunctionRef,
+    args: Any = None,
     *,
     token: str | None = None,
     url: str | None = None,
@@ -121,7 +186,7 @@ async def afetch_query(
     url: str | None = None,
 ) -> Any:
     """`fetch_query` for async views: runs on a worker thread, the event loop stays free."""
-    return await asyncio.to_thread(fetch_query, ref, args, token=token, url=url)
+    return await asyncio.to_thread(_untyped(fetch_query), ref, args, token=token, url=url)
 
 
 async def afetch_mutation(
@@ -132,7 +197,7 @@ async def afetch_mutation(
     url: str | None = None,
 ) -> Any:
     """`fetch_mutation` for async views."""
-    return await asyncio.to_thread(fetch_mutation, ref, args, token=token, url=url)
+    return await asyncio.to_thread(_untyped(fetch_mutation), ref, args, token=token, url=url)
 
 
 async def afetch_action(
@@ -143,7 +208,12 @@ async def afetch_action(
     url: str | None = None,
 ) -> Any:
     """`fetch_action` for async views."""
-    return await asyncio.to_thread(fetch_action, ref, args, token=token, url=url)
+    return await asyncio.to_thread(_untyped(fetch_action), ref, args, token=token, url=url)
+
+
+def _untyped(function: Callable[..., Any]) -> Callable[..., Any]:
+    """An overloaded `fetch_*` as a plain callable, for `asyncio.to_thread`."""
+    return function
 
 
 def _write(call: Call, kind: Kind, token: str | None) -> Any:

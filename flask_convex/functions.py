@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final, Generic, ParamSpec, Protocol, TypedDict, TypeVar
 
 _MODULE_PART: Final = re.compile(r"[A-Za-z0-9_.]{1,64}")
 _HAS_ALNUM: Final = re.compile(r"[A-Za-z0-9]")
@@ -12,11 +13,18 @@ _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _RESERVED_DIRS: Final = ("_system", "_deps")
 
 
-class FunctionReference:
+ArgsT = TypeVar("ArgsT", contravariant=True)
+ReturnT = TypeVar("ReturnT", covariant=True)
+CallArgs = ParamSpec("CallArgs")
+
+
+class FunctionReference(Generic[ArgsT, ReturnT]):
     """A function named by attribute access, as the generated `api` object in TypeScript.
 
     `api.tasks.list` is "tasks:list", `api.dir.file.fn` is "dir/file:fn" and
-    `api.dir.file.default` is "dir/file".
+    `api.dir.file.default` is "dir/file". `FunctionReference[Args, Return]`
+    is a typed reference (written by `flask convex codegen`): calls check their
+    arguments against `Args` and return `Return`; untyped ones are `Any`.
     """
 
     __slots__ = ("_parts",)
@@ -24,7 +32,13 @@ class FunctionReference:
     def __init__(self, parts: tuple[str, ...] = ()) -> None:
         self._parts = parts
 
-    def __getattr__(self, name: str) -> FunctionReference:
+    def _typed_call(
+        self, args: ArgsT, /, *, token: str | None = None, url: str | None = None
+    ) -> ReturnT:
+        """What `fetch_*` and `preload_query` accept after this reference, for type checkers."""
+        raise TypeError(f"{self!r} is called with fetch_query, fetch_mutation or fetch_action")
+
+    def __getattr__(self, name: str) -> FunctionReference[Any, Any]:
         if name.startswith("__"):
             raise AttributeError(name)
         return FunctionReference((*self._parts, name))
@@ -57,10 +71,21 @@ class FunctionReference:
         return hash(self._parts)
 
 
-FunctionRef = FunctionReference | str
+class TypedCall(Protocol[CallArgs, ReturnT]):
+    """A typed reference as `fetch_*` see it: the rest of the call is checked against it."""
+
+    @property
+    def _typed_call(self) -> Callable[CallArgs, ReturnT]: ...
+
+
+class NoArgs(TypedDict):
+    """The arguments of a typed reference to a function declared with `args: {}`."""
+
+
+FunctionRef = FunctionReference[Any, Any] | str
 """What every call accepts as a function: `api.tasks.list` or "tasks:list"."""
 
-api: Final = FunctionReference()
+api: Final[FunctionReference[Any, Any]] = FunctionReference()
 """The root of function references: `api.tasks.list`."""
 
 

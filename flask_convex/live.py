@@ -1,12 +1,13 @@
-"""Live fragments: partials rendered from Convex queries that one poll per page keeps current.
+"""Live fragments: partials rendered from Convex queries that the page keeps current.
 
 A fragment is a wrapper element around a partial rendered with a query's value.
 The wrapper carries a signed reference (query, args, partial, wrapper; never a
-token) and a hash of the value. The page's script posts every reference and
-hash to the poll endpoint; the server runs all the queries in one batch with
-the poller's token and sends back out-of-band swaps of the fragments whose hash
-changed, or 204. Polls of the same query and token within CONVEX_POLL_SHARE
-seconds share one call (see `recent`).
+token), a digest of the value and the Convex timestamp it was read at. The
+page's script posts references and digests (see `push` for when, with push on);
+the server runs all the queries in one batch with the requester's token and
+sends back out-of-band swaps of the fragments whose digest changed, or 204.
+Polls of the same query and token within CONVEX_POLL_SHARE seconds share one
+call (see `recent`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from hashlib import blake2b
+from hashlib import blake2b, sha256
 from pathlib import Path
 from typing import Any, Final
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 
 from . import __about__
@@ -105,6 +106,10 @@ class LiveRef:
             raise LiveReferenceError(f"The live reference is of an unknown kind {kind!r}")
         return cls(name, args, partial, tag, css_class, kind, options)
 
+    def query_attributes(self) -> dict[str, str | None]:
+        """The query and its encoded arguments, for the page's Convex client to subscribe to."""
+        return {"data-convex-query": self.name, "data-convex-args": args_key(self.args)}
+
     def matches(self, name: str, key: str | None) -> bool:
         """Whether this shows function `name` called with arguments `key` (None: any).
 
@@ -168,12 +173,12 @@ class _Shown:
     """The fragments of a page showing one reference: it runs and renders once for all."""
 
     ref: LiveRef
-    preloaded: Preloaded
+    preloaded: Preloaded[Any]
     fragments: list[PageFragment]
 
 
 def live_fragment(
-    preloaded: Preloaded, partial: str, *, tag: str = "div", css_class: str = ""
+    preloaded: Preloaded[Any], partial: str, *, tag: str = "div", css_class: str = ""
 ) -> Markup:
     """Render `partial` with the preloaded value as `value`, in a wrapper that keeps it live.
 
@@ -200,7 +205,7 @@ def lazy_fragment(
     css_class: str = "",
     loading: str | None = None,
 ) -> Markup:
-    """A wrapper in its loading state that the page's first poll fills; backs the `lazy` macro."""
+    """A wrapper in its loading state that the first push or poll fills; backs the `lazy` macro."""
     call = prepare(function, args, None)
     ref = LiveRef(call.path, call.args, partial, _checked_tag(tag), css_class)
     body = render_template("convex/loading.html") if loading is None else loading
@@ -211,6 +216,7 @@ def lazy_fragment(
             "class": _classes("convex-live convex-loading", css_class),
             "data-convex-ref": ref.sign(),
             "data-convex-hash": "",
+            **ref.query_attributes(),
             "aria-busy": "true",
         },
         body,
@@ -220,10 +226,18 @@ def lazy_fragment(
 def outcome_hash(outcome: Outcome) -> str:
     """A short digest of what a fragment shows, equal for equal values."""
     if outcome.error is None:
-        text = args_key(outcome.raw)
-    else:
-        text = f"!{type(outcome.error).__name__}:{outcome.error}"
+        return value_digest(outcome.raw)
+    text = f"!{type(outcome.error).__name__}:{outcome.error}"
     return blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def value_digest(encoded: JsonValue) -> str:
+    """The digest of a Convex-encoded value that flask-convex.js computes from a pushed one.
+
+    SHA-256 (the browser has it natively) of the value's canonical JSON (sorted
+    keys, no spaces, ASCII, Python's float notation), first 24 hex digits.
+    """
+    return sha256(args_key(encoded).encode()).hexdigest()[:24]
 
 
 def read_json(text: str | bytes) -> Any:
@@ -322,6 +336,11 @@ def poll() -> ResponseReturnValue:
     reference was refused; 413 when the answer would exceed CONVEX_LIVE_MAX_ANSWER;
     503 or 502 when Convex cannot answer.
     """
+    return answer_fragments(share=float(current_app.config["CONVEX_POLL_SHARE"]))
+
+
+def answer_fragments(*, share: float) -> Response:
+    """The poll endpoint's answer to the page fragments posted in this request (see `poll`)."""
     protect()
     try:
         body = read_json(request.get_data())
@@ -329,7 +348,7 @@ def poll() -> ResponseReturnValue:
     except ValueError as error:
         abort(400, str(error))
     try:
-        result = refresh(fragments, share=float(current_app.config["CONVEX_POLL_SHARE"]))
+        result = refresh(fragments, share=share)
     except ConvexFlaskError as error:
         current_app.logger.warning("Live fragments not refreshed: %s", error)
         return Response(status=status_for(error), headers={"Retry-After": "5"})
@@ -346,7 +365,11 @@ def poll() -> ResponseReturnValue:
 
 @blueprint.app_template_global("convex_scripts")
 def scripts() -> Markup:
-    """The tags for a page's <head>: stylesheet, htmx, its SSE extension, flask-convex.js."""
+    """The tags for a page's <head>: stylesheet, htmx, the Convex client, flask-convex.js.
+
+    The Convex browser client and its settings come only with CONVEX_LIVE_PUSH
+    (the `convex_push` global of `push`).
+    """
     interval = float(current_app.config["CONVEX_POLL_INTERVAL"])
     if interval <= 0:
         raise ConvexConfigError(f"CONVEX_POLL_INTERVAL must be positive seconds, not {interval}")
@@ -406,6 +429,8 @@ def _wrapper(
         "class": _classes(classes, ref.css_class),
         "data-convex-ref": ref.sign(),
         "data-convex-hash": shown,
+        "data-convex-ts": None if outcome.ts is None else str(outcome.ts),
+        **ref.query_attributes(),
         "hx-swap-oob": "true" if oob else None,
     }
     return lambda element_id: _element(ref.tag, {"id": element_id, **attributes}, body)
@@ -453,7 +478,7 @@ def new_element_id(ref: LiveRef) -> str:
     return f"convex-{digest}" if count == 1 else f"convex-{digest}-{count}"
 
 
-def serializer(salt: str = SALT) -> URLSafeTimedSerializer:
+def serializer(salt: str = SALT) -> Signing:
     """The app's signer of values put in pages, for `salt` (default: live references)."""
     secret = current_app.secret_key
     if not secret:
@@ -463,7 +488,27 @@ def serializer(salt: str = SALT) -> URLSafeTimedSerializer:
     return _serializer_for(secret, salt)
 
 
+class Signing:
+    """itsdangerous's URL-safe timed serializer with its signer made once.
+
+    `URLSafeTimedSerializer.dumps` and `loads` make a signer, and so derive its key,
+    on every call; a page signs each of its fragments and a poll verifies them all.
+    """
+
+    def __init__(self, secret: str | bytes, salt: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt=salt)
+        signer = self._serializer.make_signer()
+        assert isinstance(signer, TimestampSigner)
+        self._signer = signer
+
+    def dumps(self, value: object) -> str:
+        return self._signer.sign(self._serializer.dump_payload(value)).decode()
+
+    def loads(self, signed: str, max_age: int | None = None) -> Any:
+        return self._serializer.load_payload(self._signer.unsign(signed, max_age=max_age))
+
+
 @lru_cache(maxsize=8)
-def _serializer_for(secret: str | bytes, salt: str) -> URLSafeTimedSerializer:
-    """One serializer per secret and salt: building one costs as much as signing with it."""
-    return URLSafeTimedSerializer(secret, salt=salt)
+def _serializer_for(secret: str | bytes, salt: str) -> Signing:
+    """One signer per secret and salt: building one costs as much as signing with it."""
+    return Signing(secret, salt)

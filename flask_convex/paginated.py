@@ -118,7 +118,7 @@ class PaginatedPreloaded:
     official client does.
     """
 
-    def __init__(self, ref: LiveRef, first: Preloaded, trail: list[str], token: str | None):
+    def __init__(self, ref: LiveRef, first: Preloaded[Any], trail: list[str], token: str | None):
         self.ref = ref
         self.trail = trail
         self.token = token

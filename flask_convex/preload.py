@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, overload
 
 from .client import Call, Outcome
 from .context import PendingRead, RequestState, request_state
 from .errors import ConvexFlaskError
 from .fetch import prepare, resolve_token, timed, with_token
-from .functions import FunctionRef
+from .functions import CallArgs, FunctionRef, FunctionReference, NoArgs, ReturnT, TypedCall
 from .state import get_state
 from .values import JsonValue
 
 
-class Preloaded:
+class Preloaded(Generic[ReturnT]):
     """A query preloaded for the page, as `Preloaded` from `convex/nextjs`.
 
     Reading it (`.value`, `preloaded_query_result`, `to_json`) resolves every
@@ -49,9 +49,10 @@ class Preloaded:
         return self._outcome
 
     @property
-    def value(self) -> Any:
+    def value(self) -> ReturnT:
         """The query's value; raises the query's error if it failed."""
-        return self.outcome.unwrap()
+        value: ReturnT = self.outcome.unwrap()
+        return value
 
     def settle(self, outcome: Outcome) -> None:
         """Take the outcome the request's batch gave this preload."""
@@ -68,22 +69,41 @@ class Preloaded:
         return f"<Preloaded {self.name} {state}>"
 
 
+@overload
 def preload_query(
-    ref: FunctionRef,
+    ref: TypedCall[CallArgs, ReturnT], *args: CallArgs.args, **kwargs: CallArgs.kwargs
+) -> Preloaded[ReturnT]: ...
+@overload
+def preload_query(
+    ref: FunctionReference[NoArgs, ReturnT],
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Preloaded[ReturnT]: ...
+@overload
+def preload_query(
+    ref: str,
     args: Mapping[str, Any] | None = None,
     *,
     token: str | None = None,
     url: str | None = None,
-) -> Preloaded:
+) -> Preloaded[Any]: ...
+def preload_query(  # type: ignore[misc]  # the typed overload's rest of call is (args, token=, url=)
+    ref: FunctionRef,
+    args: Any = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Preloaded[Any]:
     """Preload a query for the page; nothing is sent until some preload is read."""
     return preload_call(prepare(ref, args, url), token)
 
 
-def preload_call(call: Call, token: str | None = None) -> Preloaded:
+def preload_call(call: Call, token: str | None = None) -> Preloaded[Any]:
     """`preload_query` for a call already checked and encoded by `fetch.prepare`."""
     state = request_state()
     state.read_data = True
-    preloaded = Preloaded(call, token, state)
+    preloaded: Preloaded[Any] = Preloaded(call, token, state)
     with state.lock:
         remembered = state.memo.get((call, resolve_token(token)))
         if remembered is not None:
@@ -93,12 +113,12 @@ def preload_call(call: Call, token: str | None = None) -> Preloaded:
     return preloaded
 
 
-def preloaded_query_result(preloaded: Preloaded) -> Any:
+def preloaded_query_result(preloaded: Preloaded[ReturnT]) -> ReturnT:
     """The value of a preloaded query, as `preloadedQueryResult`."""
     return preloaded.value
 
 
-async def apreloaded_query_result(preloaded: Preloaded) -> Any:
+async def apreloaded_query_result(preloaded: Preloaded[ReturnT]) -> ReturnT:
     """`preloaded_query_result` for async views: the batch is sent from a worker thread."""
     return await asyncio.to_thread(preloaded_query_result, preloaded)
 

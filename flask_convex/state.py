@@ -53,11 +53,11 @@ class ConvexState:
         return configured_url(current_app.config)
 
 
-def configured_url(config: Mapping[str, Any]) -> str:
-    """CONVEX_URL checked, or a ConvexConfigError naming what is wrong with it."""
+def configured_url(config: Mapping[str, Any], setting: str = "CONVEX_URL") -> str:
+    """CONVEX_URL (or `setting`) checked, or a ConvexConfigError naming what is wrong with it."""
     try:
         return check_deployment_url(
-            config["CONVEX_URL"], skip_check=config["CONVEX_SKIP_URL_CHECK"], setting="CONVEX_URL"
+            config[setting], skip_check=config["CONVEX_SKIP_URL_CHECK"], setting=setting
         )
     except ValueError as error:
         raise ConvexConfigError(str(error)) from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class FakeConvex:
     router: respx.MockRouter
     data: dict[str, Any] = field(default_factory=dict)
     mutations: dict[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
+    ts: int | None = None
+    """The snapshot timestamp batches answer with, if any."""
 
     def __post_init__(self) -> None:
         self.batches = self.router.post("/api/query_batch").mock(side_effect=self._batch)
@@ -80,7 +83,10 @@ class FakeConvex:
                 results.append({"status": "error", "errorMessage": str(value)})
             else:
                 results.append({"status": "success", "value": value})
-        return httpx.Response(200, json={"results": results})
+        answer: dict[str, Any] = {"results": results}
+        if self.ts is not None:
+            answer["ts"] = base64.b64encode(self.ts.to_bytes(8, "little")).decode()
+        return httpx.Response(200, json=answer)
 
     def _mutation(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)

@@ -14,6 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _local import call
+from flask import Flask
+
+from flask_convex.cli import convex_cli
+from flask_convex.local import LocalDeployment
 
 pytestmark = pytest.mark.integration
 
@@ -162,6 +167,77 @@ def test_dev_uses_a_configured_deployment_as_is(run_flask: Runner) -> None:
     read_until(process, re.escape(f" * Convex:       {real} (CONVEX_URL)"))
     assert wait_for(f"http://127.0.0.1:{port}/convex-url").text == real
     ctrl_c(process)
+
+
+@pytest.fixture
+def admin_app(convex_deployment: LocalDeployment, convex_reset: None, tmp_path: Path) -> Flask:
+    """An app whose admin commands act on the session deployment as CONVEX_URL."""
+    app = Flask("admin_app", instance_path=str(tmp_path / "instance"))
+    app.config |= {
+        "CONVEX_URL": convex_deployment.url,
+        "CONVEX_ADMIN_KEY": convex_deployment.admin_key,
+    }
+    app.cli.add_command(convex_cli)
+    return app
+
+
+def test_run_prints_the_result_and_fails_on_function_errors(admin_app: Flask) -> None:
+    runner = admin_app.test_cli_runner()
+    ran = runner.invoke(args=["convex", "run", "counter:increment", '{"name": "cli", "by": 3}'])
+    assert (ran.exit_code, ran.stdout.strip()) == (0, "3.0")
+    assert (
+        runner.invoke(args=["convex", "run", "counter:secret"]).stdout.strip() == '"internal only"'
+    )
+    failed = runner.invoke(args=["convex", "run", "errors:plainError"])
+    assert failed.exit_code == 1
+    assert "Uncaught Error: boom" in failed.output
+    bad = runner.invoke(args=["convex", "run", "counter:get", "[1"])
+    assert bad.exit_code == 2
+    assert "ARGS_JSON" in bad.output
+
+
+def test_env_set_list_remove(admin_app: Flask, convex_deployment: LocalDeployment) -> None:
+    runner = admin_app.test_cli_runner()
+    assert runner.invoke(args=["convex", "env", "set", "MOOD", "calm"]).exit_code == 0
+    assert "MOOD=calm" in runner.invoke(args=["convex", "env", "list"]).stdout.splitlines()
+    assert call(convex_deployment.url, "query", "counter:env", {"name": "MOOD"})["value"] == "calm"
+    assert runner.invoke(args=["convex", "env", "remove", "MOOD"]).exit_code == 0
+    assert "MOOD=calm" not in runner.invoke(args=["convex", "env", "list"]).stdout
+    refused = runner.invoke(args=["convex", "env", "set", "1BAD", "x"])
+    assert refused.exit_code == 1
+    assert "Invalid environment variable name" in refused.output
+
+
+def test_admin_commands_need_a_key_or_a_running_local_deployment(tmp_path: Path) -> None:
+    app = Flask("keyless", instance_path=str(tmp_path / "instance"))
+    app.cli.add_command(convex_cli)
+    runner = app.test_cli_runner()
+    assert "No local deployment is running" in runner.invoke(args=["convex", "env", "list"]).output
+    app.config["CONVEX_URL"] = "https://example.convex.cloud"
+    assert "set CONVEX_ADMIN_KEY" in runner.invoke(args=["convex", "env", "list"]).output
+
+
+def test_reset_wipes_only_the_running_local_deployment(
+    run_flask: Runner, app_dir: Path, admin_app: Flask
+) -> None:
+    local = run_flask("convex", "local", "--convex-port", "0", "--no-watch")
+    url = read_until(local, r"Convex local deployment: (http://\S+)").group(1)
+    target = app_dir / "instance" / "convex-local.json"
+    assert target.stat().st_mode & 0o077 == 0
+    call(url, "mutation", "counter:addNote", {"text": "doomed"})
+    reset = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "cliapp", "convex", "reset", "--yes"],
+        cwd=app_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert reset.returncode == 0, reset.stderr
+    assert call(url, "query", "counter:notes")["value"] == []
+    remote = admin_app.test_cli_runner().invoke(args=["convex", "reset", "--yes"])
+    assert "only wipes the local deployment" in remote.output
+    assert ctrl_c(local) == 0
+    assert not target.exists()
 
 
 def test_dev_says_once_where_everything_is(run_flask: Runner, app_dir: Path) -> None:

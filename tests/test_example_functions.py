@@ -63,3 +63,37 @@ def test_only_the_owner_may_toggle_or_remove(as_user: Callable[..., Any]) -> Non
     assert as_user("ann", "query", "tasks:list", list="t")["value"][0]["done"] is True
     assert as_user("ann", "mutation", "tasks:remove", id=task_id)["status"] == "success"
     assert as_user("ann", "query", "tasks:list", list="t")["value"] == []
+
+
+def test_the_history_pages_newest_first_after_a_seed(as_user: Callable[..., Any]) -> None:
+    assert as_user(None, "mutation", "history:seed", count=5)["status"] == "success"
+    as_user(None, "mutation", "history:add", text="  Latest  ")
+    first = as_user(None, "query", "history:list", paginationOpts={"numItems": 3, "cursor": None})
+    page = first["value"]
+    assert [entry["text"] for entry in page["page"]] == ["Latest", "Entry 5", "Entry 4"]
+    rest = as_user(
+        None,
+        "query",
+        "history:list",
+        paginationOpts={"numItems": 10, "cursor": page["continueCursor"]},
+    )["value"]
+    assert ([entry["text"] for entry in rest["page"]], rest["isDone"]) == (
+        ["Entry 3", "Entry 2", "Entry 1"],
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("route", "path", "args", "message"),
+    [
+        ("mutation", "history:seed", {"count": 0}, "count must be a whole number from 1 to 500"),
+        ("mutation", "history:seed", {"count": 501}, "count must be a whole number from 1 to 500"),
+        ("mutation", "history:add", {"text": " "}, "Entry text is required"),
+        ("mutation", "history:add", {"text": "x" * 201}, "Entry text is limited to 200 characters"),
+    ],
+)
+def test_history_writes_validate_their_input(
+    as_user: Callable[..., Any], route: str, path: str, args: dict[str, Any], message: str
+) -> None:
+    result = as_user(None, route, path, **args)
+    assert (result["status"], result["errorData"]) == ("error", message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ from flask_convex import (
     preload_query,
 )
 from flask_convex.live import SALT, LiveRef
+from flask_convex.local import SERVER_SOURCE
 
 TASKS = [{"_id": "t1", "text": "Buy milk"}, {"_id": "t2", "text": "Walk <the> dog"}]
 
@@ -370,12 +372,12 @@ def test_convex_scripts_serves_htmx_and_configures_polling_and_csrf(
     app: Flask, client: FlaskClient, convex: FakeConvex
 ) -> None:
     app.config["CONVEX_POLL_INTERVAL"] = 0.5
+    app.config["CONVEX_LIVE_PUSH"] = False
     head = soup(client.get("/").data).head
     assert head is not None
     sources = [str(script["src"]) for script in head.select("script")]
     assert [src.split("?")[0] for src in sources] == [
         "/_convex/static/htmx.min.js",
-        "/_convex/static/htmx-ext-sse.min.js",
         "/_convex/static/flask-convex.js",
     ]
     for src in sources:
@@ -398,14 +400,18 @@ def test_a_non_positive_poll_interval_is_a_config_error(app: Flask) -> None:
         render_template_string("{{ convex_scripts() }}")
 
 
-def test_the_vendored_files_are_htmx_2_with_their_licenses(app: Flask) -> None:
-    static = app.blueprints["convex"].static_folder
-    assert static is not None
-    with open(f"{static}/VENDORED") as versions:
-        assert [line.split()[1].split(".")[0] for line in versions] == ["2", "2"]
-    for name in ("htmx", "htmx-ext-sse"):
-        with open(f"{static}/{name}.LICENSE") as license_file:
-            assert "Zero" in license_file.read()
+def test_the_vendored_files_are_htmx_2_and_the_local_deployments_convex_with_licenses(
+    app: Flask,
+) -> None:
+    static = Path(str(app.blueprints["convex"].static_folder))
+    vendored = dict(line.split() for line in (static / "VENDORED").read_text().splitlines())
+    server = json.loads((SERVER_SOURCE / "package.json").read_text())
+    assert vendored["htmx.org"].split(".")[0] == "2"
+    assert vendored["convex"] == server["dependencies"]["convex"]
+    assert "Zero" in (static / "htmx.LICENSE").read_text()
+    assert "Apache License" in (static / "convex.LICENSE").read_text()
+    assert "ConvexClient" in (static / "convex.min.js").read_text()
+    assert not list(static.glob("htmx-ext-sse*"))
 
 
 @pytest.mark.integration

@@ -114,7 +114,7 @@ def test_js_extension_names_the_same_function(http: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["values.ts:echo", "_system/x:y", "values:1bad", "values:___", "", "a//b:c", "x-y:z"]
+    "path", ["values.ts:echo", "_deps/x:y", "values:1bad", "values:___", "", "a//b:c", "x-y:z"]
 )
 def test_invalid_paths_are_400(http: httpx.Client, path: str) -> None:
     response = http.post("/api/query", json={"path": path, "args": {}})

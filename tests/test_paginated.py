@@ -8,12 +8,22 @@ from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup, Tag
-from flask import Flask
+from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 
 from example.app import create_app
-from flask_convex import api, fetch_mutation, fetch_query, preload_paginated_query, preload_query
-from flask_convex.live import LiveRef
+from flask_convex import (
+    api,
+    fetch_mutation,
+    fetch_query,
+    paginated,
+    preload_paginated_query,
+    preload_query,
+)
+from flask_convex.fetch import prepare
+from flask_convex.live import LiveRef, serializer
+from flask_convex.paginated import CURSOR_SALT
+from flask_convex.values import args_key
 
 pytest_plugins = ("tests.example_fixtures",)
 
@@ -214,3 +224,75 @@ def test_a_page_that_grew_is_split_in_two_at_its_split_cursor(
     assert upper_opts["cursor"] is None
     assert upper_opts["endCursor"] == lower_opts["cursor"]
     assert lower_opts["endCursor"] == first_opts["endCursor"]
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_link_to_a_cursor_convex_refuses_shows_the_first_page(
+    client: FlaskClient, example_app: Flask
+) -> None:
+    with example_app.test_request_context():
+        call = prepare(api.history.list, {}, None)
+        link = serializer(CURSOR_SALT).dumps(
+            [paginated._list_digest(call.path, call.args_key), ['["not a key"]']]
+        )
+    soup = BeautifulSoup(client.get(f"/history?cursor={link}").text, "html.parser")
+    assert entries(soup) == numbered(45, 26)
+    assert soup.select('a[rel="prev"]') == []
+
+
+def test_a_link_of_another_list_is_a_400(client: FlaskClient, example_app: Flask) -> None:
+    with example_app.test_request_context():
+        link = serializer(CURSOR_SALT).dumps(["0123456789ab", ["c"]])
+    answer = client.get(f"/history?cursor={link}")
+    assert answer.status_code == 400
+    assert "not a page link of the list history:list" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [("forged", "not valid"), (None, "not a load-more control")],
+)
+def test_load_more_refuses_what_is_not_a_control(
+    client: FlaskClient, example_app: Flask, ref: str | None, message: str
+) -> None:
+    if ref is None:
+        with example_app.test_request_context():
+            ref = LiveRef("history:list", {}, "partials/history_item.html").sign()
+    answer = client.get("/_convex/more", query_string={"ref": ref}, headers=HTMX)
+    assert answer.status_code == 400
+    assert message in answer.text
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"initial_num_items": 0}, "initial_num_items must be positive"),
+        ({"initial_num_items": 2.5}, "initial_num_items must be an int"),
+        (
+            {"args": {"paginationOpts": {}}, "initial_num_items": 5},
+            "adds paginationOpts itself",
+        ),
+    ],
+)
+def test_bad_preload_options_are_refused_naming_them(
+    example_app: Flask, options: dict[str, Any], error: str
+) -> None:
+    with example_app.test_request_context(), pytest.raises((TypeError, ValueError), match=error):
+        preload_paginated_query(api.history.list, **options)
+
+
+def test_a_bad_page_size_is_refused_naming_it(example_app: Flask) -> None:
+    template = '{% from "convex/macros.html" import paginated %}{{ paginated(e, "x.html", 0) }}'
+    with example_app.test_request_context():
+        entries_ = preload_paginated_query(api.history.list, initial_num_items=5)
+        with pytest.raises(ValueError, match="page_size must be a positive int, not 0"):
+            render_template_string(template, e=entries_)
+
+
+def test_revalidate_with_the_other_args_covers_every_page(example_app: Flask) -> None:
+    with example_app.test_request_context():
+        ref = LiveRef("history:list", {"paginationOpts": {"numItems": 2, "cursor": None}}, "p")
+    assert ref.matches("history:list", args_key({}))
+    assert ref.matches("history:list", None)
+    assert not ref.matches("history:list", args_key({"other": 1}))
+    assert not ref.matches("tasks:list", args_key({}))

@@ -24,6 +24,7 @@ export const list = query({
 
 export const create = mutation({
   args: { list: v.string(), text: v.string() },
+  returns: v.id("tasks"),
   handler: async (ctx, { list, text }) => {
     const trimmed = text.trim();
     if (trimmed === "") {

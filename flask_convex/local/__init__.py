@@ -53,6 +53,27 @@ def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
     return env
 
 
+def codegen(
+    functions_dir: str | os.PathLike[str], python_api: str | os.PathLike[str] | None
+) -> str:
+    """Writes ``functions_dir/_generated/`` and the typed Python module once; returns its report.
+
+    Raises LocalDeploymentError with the build error when the functions do not build.
+    """
+    command = [
+        _require("node"),
+        str(install_server() / "codegen-cli.mjs"),
+        "--functions",
+        str(functions_dir),
+    ]
+    if python_api is not None:
+        command += ["--python-api", str(python_api)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise LocalDeploymentError(result.stderr.strip())
+    return result.stdout
+
+
 class LocalDeploymentError(RuntimeError):
     """The local deployment could not be installed or started."""
 
@@ -148,7 +169,9 @@ class LocalDeployment:
     file changes. ``env`` is what functions see as ``process.env`` (like
     ``npx convex env set``). ``admin_key`` is what ``Authorization: Convex
     <key>`` must carry (a random one when not given; resetting needs it too).
-    ``echo`` copies the server's output to stderr.
+    ``echo`` copies the server's output to stderr. ``codegen`` writes
+    ``functions_dir/_generated/`` before every build and ``python_api`` the
+    typed Python module after it, as ``flask convex codegen``.
     """
 
     def __init__(
@@ -164,6 +187,8 @@ class LocalDeployment:
         admin_key: str | None = None,
         ping_interval: float | None = None,
         echo: bool = False,
+        codegen: bool = False,
+        python_api: str | os.PathLike[str] | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
         self.functions_dir = Path(functions_dir).resolve()
@@ -176,6 +201,8 @@ class LocalDeployment:
         self.admin_key = admin_key or secrets.token_urlsafe(32)
         self.ping_interval = ping_interval
         self.echo = echo
+        self.codegen = codegen
+        self.python_api = Path(python_api).resolve() if python_api is not None else None
         self.startup_timeout = startup_timeout
         self.output: collections.deque[str] = collections.deque(maxlen=_RECENT_OUTPUT_LINES)
         self._url: str | None = None
@@ -221,6 +248,10 @@ class LocalDeployment:
             command += ["--data", str(self.data_file)]
         if self.watch:
             command.append("--watch")
+        if self.codegen:
+            command.append("--codegen")
+        if self.python_api is not None:
+            command += ["--python-api", str(self.python_api)]
         if self.ping_interval is not None:
             command += ["--ping-interval-ms", str(int(self.ping_interval * 1000))]
         for key, value in self.env.items():

@@ -57,27 +57,48 @@ def fragments_page() -> str:
     return render_template_string(FRAGMENTS_PAGE, default=default, other=other)
 
 
+def example_app(config: dict[str, Any], deployment: LocalDeployment, *, push: bool) -> Flask:
+    """The example app on `deployment`, with the test-only page at /e2e/fragments."""
+    app: Flask = create_app(
+        {
+            **config,
+            "CONVEX_URL": deployment.url,
+            "CONVEX_POLL_INTERVAL": POLL_INTERVAL,
+            "CONVEX_LIVE_PUSH": push,
+        }
+    )
+    app.add_url_rule("/e2e/fragments", view_func=fragments_page)
+    return app
+
+
 @pytest.fixture(scope="session")
 def example_server(
     example_config: dict[str, Any], example_deployment: LocalDeployment
 ) -> Iterator[str]:
-    """The example app served over HTTP, with the test-only page at /e2e/fragments."""
-    app: Flask = create_app(
-        {
-            **example_config,
-            "CONVEX_URL": example_deployment.url,
-            "CONVEX_POLL_INTERVAL": POLL_INTERVAL,
-        }
-    )
-    app.add_url_rule("/e2e/fragments", view_func=fragments_page)
-    with serve(app) as url:
+    """The example app served over HTTP, polling only (CONVEX_LIVE_PUSH off)."""
+    with serve(example_app(example_config, example_deployment, push=False)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def push_server(
+    example_config: dict[str, Any], example_deployment: LocalDeployment
+) -> Iterator[str]:
+    """The example app served over HTTP with push on."""
+    with serve(example_app(example_config, example_deployment, push=True)) as url:
         yield url
 
 
 @pytest.fixture
 def app_url(example_server: str, example_url: str) -> str:
-    """The served example's URL; the deployment's data is wiped for the test."""
+    """The served polling example's URL; the deployment's data is wiped for the test."""
     return example_server
+
+
+@pytest.fixture
+def push_url(push_server: str, example_url: str) -> str:
+    """The served pushing example's URL; the deployment's data is wiped for the test."""
+    return push_server
 
 
 @pytest.fixture

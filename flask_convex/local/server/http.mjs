@@ -3,6 +3,7 @@
 // answer with `{code, message}`, which both official clients expect.
 
 import { AuthError } from "./auth.mjs";
+import { EnvVarError, checkEnvChanges } from "./cliApi.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
 import { OutOfRetentionError } from "./runtime.mjs";
 import {
@@ -51,6 +52,18 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
     "POST /api/query_ts": async () => ({ ts: encodeTs(runtime.latestTs) }),
     "POST /api/query_at_ts": queryAtTs,
     "POST /api/debug_event": async () => ({}),
+    "POST /api/update_environment_variables": async (ctx) => {
+      if (!ctx.auth.admin) throw new RequestError(403, "BadDeployKey", "Setting environment variables requires an admin key");
+      const { changes } = await ctx.json();
+      try {
+        checkEnvChanges(changes);
+      } catch (error) {
+        if (error instanceof EnvVarError) throw new RequestError(400, "InvalidEnvironmentVariables", error.message);
+        throw error;
+      }
+      runtime.updateEnv(changes);
+      return {};
+    },
     "POST /_flask_convex/reset": async (ctx) => {
       // An admin key, not just loopback: a cross-site form POST must not wipe the data.
       if (!ctx.auth.admin) throw new RequestError(403, "BadDeployKey", "Resetting requires an admin key");

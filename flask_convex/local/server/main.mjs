@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point: `node main.mjs --functions DIR [--port P] [--data FILE] [--watch]
-// [--env KEY=VALUE ...]`, with the admin key (if any) in FLASK_CONVEX_ADMIN_KEY.
+// [--env KEY=VALUE ...] [--codegen] [--python-api FILE]`, with the admin key (if any) in FLASK_CONVEX_ADMIN_KEY.
 // Prints "Convex local deployment ready at <url>" once it serves; the Python
 // launcher waits for that line. Exits with EXIT_PORT_IN_USE, silently, when the
 // port is taken: the launcher names the option that changes it.
@@ -35,6 +35,8 @@ const { values: options } = parseArgs({
     "max-body-bytes": { type: "string", default: String(16 * 1024 * 1024) },
     "max-upload-bytes": { type: "string", default: String(64 * 1024 * 1024) },
     "exit-with-stdin": { type: "boolean", default: false },
+    codegen: { type: "boolean", default: false },
+    "python-api": { type: "string" },
   },
 });
 
@@ -63,7 +65,15 @@ const buildRoot = fs.mkdtempSync(path.join(os.tmpdir(), "flask-convex-build-"));
 const dataFile = new DataFile(options.data ? path.resolve(options.data) : null);
 // Blobs live beside the data file, so they come and go with it.
 const storageDir = options.data ? `${path.resolve(options.data)}.storage` : null;
-const runtime = new Runtime({ functionsDir: options.functions, buildRoot, dataFile, adminKey, storageDir });
+const runtime = new Runtime({
+  functionsDir: options.functions,
+  buildRoot,
+  dataFile,
+  adminKey,
+  storageDir,
+  codegen: options.codegen,
+  pythonApi: options["python-api"] ? path.resolve(options["python-api"]) : null,
+});
 const maxBodyBytes = Number(options["max-body-bytes"]);
 
 let markStarted;

@@ -5,7 +5,8 @@
 const MODULE_COMPONENT = /^[A-Za-z0-9_.]{1,64}$/;
 const HAS_ALPHANUMERIC = /[A-Za-z0-9]/;
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-const RESERVED_DIRECTORIES = new Set(["_system", "_deps"]);
+// `_system/` holds the backend's own functions (cliApi.mjs), run for admins only.
+const RESERVED_DIRECTORIES = new Set(["_deps"]);
 
 /** A path no function can have: the HTTP API answers 400 BadConvexFunctionIdentifier. */
 export class InvalidPathError extends Error {}

@@ -18,6 +18,8 @@ import { convexTest } from "convex-test";
 import { makeFunctionReference } from "convex/server";
 import { Authenticator, normalizeIssuer } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
+import { generateTypeScript, writePythonModule } from "./codegen.mjs";
+import { systemQuery } from "./cliApi.mjs";
 import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
@@ -59,8 +61,10 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 export class Runtime {
   #latestTs = 0n;
 
-  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null }) {
+  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null, codegen = false, pythonApi = null }) {
     this.functionsDir = path.resolve(functionsDir);
+    this.codegen = codegen;
+    this.pythonApi = pythonApi;
     this.buildRoot = buildRoot;
     this.dataFile = dataFile;
     this.adminKey = adminKey;
@@ -110,6 +114,9 @@ export class Runtime {
     });
     this.current = state.documents;
     this.responses = state.responses;
+    // Variables set at run time persist; those the launcher passes win over them.
+    this.env = state.env;
+    for (const [name, value] of Object.entries(this.env)) process.env[name] ??= value;
     this.currentShared = false;
     this.#latestTs = this.nextTs(state.ts);
     this.retentionFloor = this.#latestTs;
@@ -139,8 +146,11 @@ export class Runtime {
 
   async build() {
     const buildId = ++this.buildCount;
+    // `_generated/` first: the functions import it.
+    if (this.codegen) await generateTypeScript(this.functionsDir, this.buildRoot);
     const modules = await buildFunctions(this.functionsDir, this.buildRoot, buildId);
     removeOldBuilds(this.buildRoot, buildId);
+    if (this.pythonApi !== null) writePythonModule(this.pythonApi, modules);
     return {
       modules,
       schema: modules.get("schema")?.default,
@@ -230,7 +240,23 @@ export class Runtime {
       lastCreationTime: this.db._lastCreationTime,
       documents: this.current,
       responses: this.responses,
+      env: this.env,
     };
+  }
+
+  /** Applies `[{name, value | null}]` (checked by the caller) to the functions' environment, durably. */
+  updateEnv(changes) {
+    for (const { name, value } of changes) {
+      if (value === null) {
+        delete process.env[name];
+        delete this.env[name];
+      } else {
+        process.env[name] = value;
+        this.env[name] = value;
+      }
+    }
+    this.dataFile.rewrite(this.state());
+    this.notify();
   }
 
   /**
@@ -362,6 +388,7 @@ export class Runtime {
     const request = { logLines: [], commitTs: null, key, journal };
     let type = null;
     try {
+      if (fn.module.startsWith("_system/")) return { ok: true, value: this.runSystem(fn, args, auth, snapshot), logLines: [] };
       type = this.resolve(fn, kind, auth.admin);
       checkArgs(this.functionAt(fn), args);
       const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
@@ -431,14 +458,21 @@ export class Runtime {
     }
   }
 
+  /** A reserved `_system/` query (cliApi.mjs); only admins may run them. */
+  runSystem(fn, args, auth, snapshot) {
+    const query = systemQuery(fn);
+    if (query === undefined || !auth.admin) {
+      throw notFound(fn);
+    }
+    const documents = snapshot?.documents ?? this.current;
+    return query({ documents, env: { ...process.env }, modules: this.modules, schema: this.db._schema }, args);
+  }
+
   resolve(fn, kind, admin) {
     const func = this.functionAt(fn);
     const type = func?.isQuery ? "query" : func?.isMutation ? "mutation" : func?.isAction ? "action" : null;
     if (type === null || (func.isInternal && !admin)) {
-      throw new SystemError(
-        `Could not find public function for '${fn.display}'. Is it exported from convex/${fn.module}.ts? `
-          + "`flask convex dev` reloads on every save and prints the build error if there is one.",
-      );
+      throw notFound(fn);
     }
     if (kind !== "any" && kind !== type) {
       throw new SystemError(`Trying to execute ${fn.canonical} as ${title(kind)}, but it is defined as ${title(type)}.`);
@@ -465,6 +499,13 @@ export class Runtime {
 
 /** A failure of the deployment rather than of user code (not found, wrong type). */
 class SystemError extends Error {}
+
+function notFound(fn) {
+  return new SystemError(
+    `Could not find public function for '${fn.display}'. Is it exported from convex/${fn.module}.ts? `
+      + "`flask convex dev` reloads on every save and prints the build error if there is one.",
+  );
+}
 
 function title(kind) {
   return kind[0].toUpperCase() + kind.slice(1);

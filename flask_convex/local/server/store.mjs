@@ -27,7 +27,8 @@ export class DataFileInUseError extends Error {}
 function emptyState() {
   // `responses`: request key -> the response sent, or null when the commit
   // landed but its response did not (killed in between).
-  return { ts: 0n, nextDocId: 10000, lastCreationTime: 0, documents: {}, responses: new Map() };
+  // `env`: variables set with `npx convex env set` (or `flask convex env set`).
+  return { ts: 0n, nextDocId: 10000, lastCreationTime: 0, documents: {}, responses: new Map(), env: {} };
 }
 
 /** An append-only data file; `null` path keeps everything in memory. */
@@ -101,6 +102,7 @@ export class DataFile {
         }
         Object.assign(state.documents, decodeDocuments(record.documents));
         for (const [key, response] of record.responses ?? []) state.responses.set(key, response);
+        state.env = record.env ?? {};
       } else if (record.response !== undefined) {
         const [key, response] = record.response;
         state.responses.set(key, response);
@@ -128,6 +130,7 @@ export class DataFile {
       ...counters(state),
       documents: encodeDocuments(state.documents),
       responses: [...state.responses],
+      env: state.env,
     })}\n`;
     fs.mkdirSync(path.dirname(this.filePath), { recursive: true });
     const temp = `${this.filePath}.${process.pid}.tmp`;

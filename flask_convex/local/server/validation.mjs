@@ -175,7 +175,7 @@ function isPlainObject(value) {
 }
 
 /** The table of a convex-test id (`<number><table>`), or null for a string that is none. */
-function tableOfId(id) {
+export function tableOfId(id) {
   const match = id.match(/^[0-9]+/);
   return match === null || match[0].length === id.length ? null : id.slice(match[0].length);
 }
