@@ -49,8 +49,11 @@ export class CronRunner {
   update(crons) {
     const now = Date.now();
     // Every schedule is checked before any timer changes: a bad one fails the build, as a push would.
-    const planned = Object.entries(crons?.isCrons ? crons.crons : {})
-      .map(([identifier, job]) => [identifier, job, nextRun(job.schedule, now)]);
+    // As on the backend, an interval job first runs at once, the others at their next time.
+    const planned = Object.entries(crons?.isCrons ? crons.crons : {}).map(([identifier, job]) => {
+      const next = nextRun(job.schedule, now);
+      return [identifier, job, job.schedule.type === "interval" ? now : next];
+    });
     this.stop();
     for (const [identifier, job, at] of planned) this.#arm(identifier, job, at);
   }
@@ -67,14 +70,14 @@ export class CronRunner {
         this.#arm(identifier, job, at);
         return;
       }
-      // The next run is armed first: a slow run does not shift the schedule.
-      this.#arm(identifier, job, nextRun(job.schedule, Date.now()));
       await this.runtime.run({
         fn: parseFunctionPath(job.name),
         args: jsonToConvex(job.args[0]),
         auth: { identity: null, admin: true },
         kind: "any",
       });
+      // Armed after the run, as on the backend: one run of a job at a time.
+      if (this.timers.get(identifier) === timer) this.#arm(identifier, job, nextRun(job.schedule, Date.now()));
     }, Math.min(delay, MAX_DELAY_MS)));
     this.timers.set(identifier, timer);
   }

@@ -465,7 +465,9 @@ export class Runtime {
       throw notFound(fn);
     }
     const documents = snapshot?.documents ?? this.current;
-    return query({ documents, env: { ...process.env }, modules: this.modules, schema: this.db._schema }, args);
+    // The deployment's own URLs are built in, as on the backend: `env list` does not show them.
+    const { CONVEX_CLOUD_URL, CONVEX_SITE_URL, ...env } = process.env;
+    return query({ documents, env, modules: this.modules, schema: this.db._schema }, args);
   }
 
   resolve(fn, kind, admin) {

@@ -10,7 +10,10 @@
 
 import type * as counter from "../counter.js";
 import type * as errors from "../errors.js";
+import type * as files from "../files.js";
+import type * as http from "../http.js";
 import type * as identity from "../identity.js";
+import type * as jobs from "../jobs.js";
 import type * as logs from "../logs.js";
 import type * as pages from "../pages.js";
 import type * as search from "../search.js";
@@ -25,7 +28,10 @@ import type {
 declare const fullApi: ApiFromModules<{
   counter: typeof counter;
   errors: typeof errors;
+  files: typeof files;
+  http: typeof http;
   identity: typeof identity;
+  jobs: typeof jobs;
   logs: typeof logs;
   pages: typeof pages;
   search: typeof search;
