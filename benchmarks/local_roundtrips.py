@@ -12,9 +12,6 @@ Run: ``python benchmarks/local_roundtrips.py [--seconds 2]``
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks._node import bare_node
 from example import FUNCTIONS_DIR
 from flask_convex.local import LocalDeployment
 
@@ -51,18 +49,9 @@ def rate(seconds: float, request: Callable[[], httpx.Response]) -> float:
 
 
 def bare_node_rate(seconds: float) -> float:
-    node = shutil.which("node")
-    assert node is not None, "node is required"
-    with subprocess.Popen([node, "-e", BARE_SERVER], stdout=subprocess.PIPE, text=True) as server:
-        try:
-            assert server.stdout is not None
-            match = re.search(r"http://\S+", server.stdout.readline())
-            assert match is not None
-            with httpx.Client(base_url=match.group(0)) as client:
-                body = {"path": "tasks:list", "args": {"list": "bench"}}
-                return rate(seconds, lambda: client.post("/api/query", json=body))
-        finally:
-            server.terminate()
+    with bare_node(BARE_SERVER) as url, httpx.Client(base_url=url) as client:
+        body = {"path": "tasks:list", "args": {"list": "bench"}}
+        return rate(seconds, lambda: client.post("/api/query", json=body))
 
 
 def main() -> None:

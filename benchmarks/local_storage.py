@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import signal
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks._node import bare_node
 from flask_convex.local import LocalDeployment
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "tests" / "functions" / "convex"
@@ -64,19 +62,10 @@ def throughput(rounds: int, transfer: Callable[[], object]) -> float:
 
 
 def bare(rounds: int) -> tuple[float, float]:
-    node = shutil.which("node")
-    assert node is not None, "node is required"
-    with subprocess.Popen([node, "-e", BARE_SERVER], stdout=subprocess.PIPE, text=True) as server:
-        try:
-            assert server.stdout is not None
-            match = re.search(r"http://\S+", server.stdout.readline())
-            assert match is not None
-            with httpx.Client(base_url=match.group(0)) as client:
-                up = throughput(rounds, lambda: client.post("/", content=BLOB).raise_for_status())
-                down = throughput(rounds, lambda: client.get("/").raise_for_status())
-                return up, down
-        finally:
-            server.terminate()
+    with bare_node(BARE_SERVER) as url, httpx.Client(base_url=url) as client:
+        up = throughput(rounds, lambda: client.post("/", content=BLOB).raise_for_status())
+        down = throughput(rounds, lambda: client.get("/").raise_for_status())
+        return up, down
 
 
 def local(rounds: int, data_dir: Path) -> tuple[float, float]:
