@@ -18,18 +18,14 @@ import argparse
 import random
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from flask import Flask
 from joserfc.jwk import RSAKey
 from playwright.sync_api import Browser, Page, Request, sync_playwright
-from werkzeug.serving import make_server
 
+from benchmarks._wsgi import serve
 from example import FUNCTIONS_DIR
 from example.app import create_app
 from flask_convex import current_issuer
@@ -50,18 +46,6 @@ new MutationObserver(() => {
   }
 }).observe(document, { childList: true, subtree: true });
 """
-
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
 
 
 def add_task(convex_url: str, text: str) -> float:

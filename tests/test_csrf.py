@@ -8,8 +8,9 @@ from flask import Flask, render_template_string, request
 from flask.testing import FlaskClient
 from flask_wtf.csrf import CSRFProtect
 from live_pages import make_app, soup
-from serving import post_chunked, serve
+from serving import post_chunked
 
+from benchmarks._wsgi import serve
 from flask_convex import server_action
 from flask_convex.csrf import is_same_origin_url
 

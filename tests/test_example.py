@@ -12,8 +12,9 @@ import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from serving import post_chunked, serve
+from serving import post_chunked
 
+from benchmarks._wsgi import serve
 from example.app import create_app
 from example.users import DEMO_PASSWORDS, UserStore
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from flask import Flask, render_template_string
 from playwright.sync_api import Browser, Page, sync_playwright
-from serving import serve
 from werkzeug.wrappers import Response
 
+from benchmarks._wsgi import serve
 from example.app import create_app
 from flask_convex import preload_query
 from flask_convex.local import LocalDeployment
