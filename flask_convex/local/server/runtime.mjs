@@ -19,6 +19,7 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator, normalizeIssuer } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { generateTypeScript, writePythonModule } from "./codegen.mjs";
+import { typeCheck } from "./typecheck.mjs";
 import { systemQuery } from "./cliApi.mjs";
 import { printFunctionLogs } from "./logs.mjs";
 import { InvalidCursorError, paginate } from "./pagination.mjs";
@@ -61,9 +62,10 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 export class Runtime {
   #latestTs = 0n;
 
-  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null, codegen = false, pythonApi = null }) {
+  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null, codegen = false, pythonApi = null, typecheck = "disable" }) {
     this.functionsDir = path.resolve(functionsDir);
     this.codegen = codegen;
+    this.typecheck = typecheck;
     this.pythonApi = pythonApi;
     this.buildRoot = buildRoot;
     this.dataFile = dataFile;
@@ -151,6 +153,8 @@ export class Runtime {
     const modules = await buildFunctions(this.functionsDir, this.buildRoot, buildId);
     removeOldBuilds(this.buildRoot, buildId);
     if (this.pythonApi !== null) writePythonModule(this.pythonApi, modules);
+    // Last, as `npx convex dev`: it checks the functions against the fresh `_generated/`.
+    await typeCheck(this.functionsDir, this.typecheck, path.join(this.buildRoot, "typecheck"));
     return {
       modules,
       schema: modules.get("schema")?.default,
