@@ -29,6 +29,7 @@ import { Scheduler } from "./scheduler.mjs";
 import { BlobStore, UploadTokens, storageSyscalls } from "./storage.mjs";
 import { overrideSyscalls } from "./syscalls.mjs";
 import { rememberResponse } from "./store.mjs";
+import { Transfers } from "./transfers.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
 /** How far back `queryAt` can read; the HTTP API promises at least 30 s. */
@@ -61,7 +62,16 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 export class Runtime {
   #latestTs = 0n;
 
-  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null, codegen = false, pythonApi = null }) {
+  constructor({
+    functionsDir,
+    buildRoot,
+    dataFile,
+    adminKey,
+    storageDir = null,
+    codegen = false,
+    pythonApi = null,
+    maxImportBytes,
+  }) {
     this.functionsDir = path.resolve(functionsDir);
     this.codegen = codegen;
     this.pythonApi = pythonApi;
@@ -70,6 +80,8 @@ export class Runtime {
     this.adminKey = adminKey;
     this.blobs = new BlobStore(storageDir);
     this.uploadTokens = new UploadTokens();
+    /** Snapshot imports and exports (`npx convex import/export`). */
+    this.transfers = new Transfers(this, { maxImportBytes });
     /** The deployment's own URL, for the storage URLs functions hand out; set once it listens. */
     this.cloudUrl = null;
     this.buildCount = 0;
@@ -467,7 +479,7 @@ export class Runtime {
     const documents = snapshot?.documents ?? this.current;
     // The deployment's own URLs are built in, as on the backend: `env list` does not show them.
     const { CONVEX_CLOUD_URL, CONVEX_SITE_URL, ...env } = process.env;
-    return query({ documents, env, modules: this.modules, schema: this.db._schema }, args);
+    return query({ documents, env, modules: this.modules, schema: this.db._schema, transfers: this.transfers }, args);
   }
 
   resolve(fn, kind, admin) {
