@@ -65,14 +65,16 @@ process.setSourceMapsEnabled(true);
 
 const buildRoot = fs.mkdtempSync(path.join(os.tmpdir(), "flask-convex-build-"));
 const dataFile = new DataFile(options.data ? path.resolve(options.data) : null);
-// Blobs live beside the data file, so they come and go with it.
+// Blobs and the upload-signing secret live beside the data file, so they come and go with it.
 const storageDir = options.data ? `${path.resolve(options.data)}.storage` : null;
+const secretFile = options.data ? `${path.resolve(options.data)}.secret` : null;
 const runtime = new Runtime({
   functionsDir: options.functions,
   buildRoot,
   dataFile,
   adminKey,
   storageDir,
+  secretFile,
   codegen: options.codegen,
   pythonApi: options["python-api"] ? path.resolve(options["python-api"]) : null,
   maxImportBytes: Number(options["max-import-bytes"]),
@@ -106,6 +108,7 @@ try {
   cloudUrl = `http://${host}:${port}`;
   siteUrl = `http://${host}:${await listen(site, sitePort)}`;
   runtime.cloudUrl = cloudUrl;
+  runtime.siteUrl = siteUrl;
 } catch (error) {
   if (error.code !== "EADDRINUSE") throw error;
   process.stderr.write(`port in use: ${error.port}\n`);

@@ -20,13 +20,14 @@ import { Authenticator, normalizeIssuer } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { generateTypeScript, writePythonModule } from "./codegen.mjs";
 import { systemQuery } from "./cliApi.mjs";
+import { routedAt } from "./httpActions.mjs";
 import { printFunctionLogs } from "./logs.mjs";
-import { InvalidCursorError, paginate } from "./pagination.mjs";
+import { paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { CronRunner } from "./crons.mjs";
 import { Scheduler } from "./scheduler.mjs";
-import { BlobStore, UploadTokens, storageSyscalls } from "./storage.mjs";
+import { BlobStore, UploadTokens, deletedBlobs, storageSyscalls, uploadSecret } from "./storage.mjs";
 import { overrideSyscalls } from "./syscalls.mjs";
 import { rememberResponse } from "./store.mjs";
 import { Transfers } from "./transfers.mjs";
@@ -68,6 +69,7 @@ export class Runtime {
     dataFile,
     adminKey,
     storageDir = null,
+    secretFile = null,
     codegen = false,
     pythonApi = null,
     maxImportBytes,
@@ -79,11 +81,14 @@ export class Runtime {
     this.dataFile = dataFile;
     this.adminKey = adminKey;
     this.blobs = new BlobStore(storageDir);
-    this.uploadTokens = new UploadTokens();
+    this.secretFile = secretFile;
+    this.uploadTokens = null; // read from `secretFile` by `start()`, once the data file is ours
     /** Snapshot imports and exports (`npx convex import/export`). */
     this.transfers = new Transfers(this, { maxImportBytes });
     /** The deployment's own URL, for the storage URLs functions hand out; set once it listens. */
     this.cloudUrl = null;
+    /** The origin of HTTP actions, for the `request.url` they see; set once it listens. */
+    this.siteUrl = null;
     this.buildCount = 0;
     this.buildError = null;
     this.givenKeys = new Map();
@@ -112,6 +117,7 @@ export class Runtime {
     }
     this.t = convexTest(build.schema, PLACEHOLDER_MODULES);
     this.db = await captureDatabase(this.t);
+    this.uploadTokens = new UploadTokens(uploadSecret(this.secretFile));
     const storage = storageSyscalls(this.db, { blobs: this.blobs, tokens: this.uploadTokens, cloudUrl: () => this.cloudUrl });
     this.scheduler = new Scheduler(this);
     overrideSyscalls({
@@ -133,6 +139,7 @@ export class Runtime {
     this.#latestTs = this.nextTs(state.ts);
     this.retentionFloor = this.#latestTs;
     this.dataFile.rewrite(this.state());
+    this.blobs.sweep(this.current);
     this.hookDatabase();
     await this.scheduler.resume();
   }
@@ -178,7 +185,8 @@ export class Runtime {
     this.db.componentModules(async (modulePath) => {
       const module = this.modules.get(modulePath);
       if (module === undefined) throw new Error(`Could not find module for: "${modulePath}"`);
-      return module;
+      // convex-test's `fetch` routes HTTP actions through the router it loads here.
+      return modulePath === "http" && module.default?.isRouter ? { ...module, default: routedAt(module.default, this.siteUrl) } : module;
     });
   }
 
@@ -299,6 +307,7 @@ export class Runtime {
       for (const id of Object.keys(this.current)) this.db.delete(undefined, id);
     }));
     this.dataFile.rewrite(this.state());
+    this.blobs.sweep(this.current);
   }
 
   hookDatabase() {
@@ -357,7 +366,11 @@ export class Runtime {
       if (request) request.commitTs = ts;
       this.remember(ts, undo);
       if (request?.key !== undefined) rememberResponse(this.responses, request.key, null);
-      if (!request?.unlogged) this.persist(ids, request?.key);
+      if (!request?.unlogged) {
+        this.persist(ids, request?.key);
+        // Only once the commit is durable: a crash in between leaves an orphan, swept on start.
+        this.blobs.release(deletedBlobs(undo, db._documents), db._documents);
+      }
       this.notify();
       return undefined;
     };
@@ -496,7 +509,7 @@ export class Runtime {
 
   /** A thrown error as the backend reports it: `{text, data, hasData}`, `text` without the request id. */
   describe(error) {
-    if ([SystemError, InvalidCursorError, ArgumentValidationError].some((type) => error instanceof type)) {
+    if ([SystemError, ArgumentValidationError].some((type) => error instanceof type)) {
       return { text: error.message, hasData: false };
     }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {

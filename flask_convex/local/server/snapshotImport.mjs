@@ -316,13 +316,14 @@ export function summarize(parsed, documents, mode) {
 export async function applyImport(runtime, parsed, mode) {
   const db = runtime.db;
   const schema = runtime.modules.get("schema")?.default;
+  const held = []; // blobs kept whatever the documents say until their commit is done
   let refusal = null;
   let written = 0;
   const nextDocId = db._nextDocId;
   try {
     await runtime.transaction(() => {
       try {
-        written = stage(db, schema, runtime.blobs, parsed, mode);
+        written = stage(db, schema, (bytes) => held.push(runtime.blobs.put(bytes)), parsed, mode);
       } catch (error) {
         refusal = error;
         db._nextDocId = nextDocId;
@@ -331,12 +332,17 @@ export async function applyImport(runtime, parsed, mode) {
     });
   } catch (error) {
     throw refusal ?? error;
+  } finally {
+    for (const sha256 of held) runtime.blobs.settle(sha256);
   }
   return written;
 }
 
-/** Stages the import's writes in `db`'s open transaction; returns the number of documents. */
-function stage(db, schema, blobs, parsed, mode) {
+/**
+ * Stages the import's writes in `db`'s open transaction, storing files with
+ * `storeBlob(bytes)` first; returns the number of documents.
+ */
+function stage(db, schema, storeBlob, parsed, mode) {
   const documents = db._documents;
   summarize(parsed, documents, mode); // the default mode's check, against the data as it is now
   const tables = new Map(parsed.tables);
@@ -389,7 +395,7 @@ function stage(db, schema, blobs, parsed, mode) {
     throw error;
   }
   if (parsed.files !== null) {
-    for (const { bytes } of parsed.files.values()) blobs.put(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    for (const { bytes } of parsed.files.values()) storeBlob(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
   for (const id of Object.keys(documents)) if (cleared.has(tableOfId(id))) db._addWrite(id, null);
