@@ -19,6 +19,7 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator, normalizeIssuer } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { generateTypeScript, writePythonModule } from "./codegen.mjs";
+import { typeCheck } from "./typecheck.mjs";
 import { systemQuery } from "./cliApi.mjs";
 import { routedAt } from "./httpActions.mjs";
 import { printFunctionLogs } from "./logs.mjs";
@@ -73,9 +74,11 @@ export class Runtime {
     codegen = false,
     pythonApi = null,
     maxImportBytes,
+    typecheck = "disable",
   }) {
     this.functionsDir = path.resolve(functionsDir);
     this.codegen = codegen;
+    this.typecheck = typecheck;
     this.pythonApi = pythonApi;
     this.buildRoot = buildRoot;
     this.dataFile = dataFile;
@@ -170,6 +173,8 @@ export class Runtime {
     const modules = await buildFunctions(this.functionsDir, this.buildRoot, buildId);
     removeOldBuilds(this.buildRoot, buildId);
     if (this.pythonApi !== null) writePythonModule(this.pythonApi, modules);
+    // Last, as `npx convex dev`: it checks the functions against the fresh `_generated/`.
+    await typeCheck(this.functionsDir, this.typecheck, path.join(this.buildRoot, "typecheck"));
     return {
       modules,
       schema: modules.get("schema")?.default,
