@@ -35,9 +35,11 @@ from flask_convex.auth import current_issuer, rotate_key
 from flask_convex.errors import ConvexConfigError
 from flask_convex.local import (
     DEFAULT_PORT,
+    TYPECHECK_MODES,
     LocalDeployment,
     LocalDeploymentError,
     PortInUseError,
+    TypecheckMode,
     codegen,
     parse_env_pairs,
 )
@@ -74,7 +76,12 @@ def _issuer_env(app: Flask) -> dict[str, str]:
 
 
 def _local_deployment(
-    app: Flask, port: int, site_port: int | None, watch: bool, env: Iterable[str]
+    app: Flask,
+    port: int,
+    site_port: int | None,
+    watch: bool,
+    env: Iterable[str],
+    typecheck: TypecheckMode,
 ) -> LocalDeployment:
     functions_env = _issuer_env(app) | dict(app.config.get("CONVEX_LOCAL_ENV") or {})
     try:
@@ -91,6 +98,7 @@ def _local_deployment(
         echo=True,
         codegen=watch,
         python_api=_python_api(app) if watch else None,
+        typecheck=typecheck,
     )
 
 
@@ -139,6 +147,15 @@ _site_port_option = click.option(
     default=None,
     help="Port of the local deployment's HTTP actions (default: --convex-port + 1).",
 )
+_typecheck_option = click.option(
+    "--typecheck",
+    type=click.Choice(TYPECHECK_MODES),
+    default="try",
+    show_default=True,
+    help="Check the functions with `tsc --noEmit` on every build, as `npx convex dev`: "
+    "enable (needs convex/tsconfig.json), try (skipped without one) or disable. "
+    "A type error fails the build; the last good one keeps serving.",
+)
 _env_option = click.option(
     "--env",
     multiple=True,
@@ -152,12 +169,19 @@ _env_option = click.option(
 @_site_port_option
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Rebuild on changes.")
 @_env_option
+@_typecheck_option
 @with_appcontext
 def local_command(
-    convex_port: int, convex_site_port: int | None, watch: bool, env: tuple[str, ...]
+    convex_port: int,
+    convex_site_port: int | None,
+    watch: bool,
+    env: tuple[str, ...],
+    typecheck: TypecheckMode,
 ) -> None:
     """Run a local Convex deployment serving the app's functions until Ctrl-C."""
-    deployment = _local_deployment(current_app, convex_port, convex_site_port, watch, env)
+    deployment = _local_deployment(
+        current_app, convex_port, convex_site_port, watch, env, typecheck
+    )
     _start(deployment, current_app)
     try:
         deployment.wait()
@@ -173,6 +197,7 @@ def local_command(
 @_port_option
 @_site_port_option
 @_env_option
+@_typecheck_option
 @click.pass_context
 def dev_command(
     ctx: click.Context,
@@ -181,6 +206,7 @@ def dev_command(
     convex_port: int,
     convex_site_port: int | None,
     env: tuple[str, ...],
+    typecheck: TypecheckMode,
 ) -> None:
     """Run the Flask dev server against a local deployment (unless CONVEX_URL is set)."""
     info = ctx.ensure_object(ScriptInfo)
@@ -192,7 +218,7 @@ def dev_command(
     if configured:
         banner.append(("Convex", f"{configured} (CONVEX_URL)"))
     else:
-        deployment = _local_deployment(app, convex_port, convex_site_port, True, env)
+        deployment = _local_deployment(app, convex_port, convex_site_port, True, env, typecheck)
         child_env["CONVEX_URL"] = _start_quietly(deployment, app)
         child_env["CONVEX_SITE_URL"] = deployment.site_url
         banner += _local_banner(deployment)
@@ -244,11 +270,13 @@ def _local_banner(deployment: LocalDeployment) -> list[tuple[str, str]]:
 
 
 @convex_cli.command("codegen")
+@_typecheck_option
 @with_appcontext
-def codegen_command() -> None:
+def codegen_command(typecheck: TypecheckMode) -> None:
     """Write convex/_generated/ (as `npx convex codegen`) and the typed Python references."""
+    functions_dir, python_api = _functions_dir(current_app), _python_api(current_app)
     try:
-        click.echo(codegen(_functions_dir(current_app), _python_api(current_app)), nl=False)
+        click.echo(codegen(functions_dir, python_api, typecheck), nl=False)
     except LocalDeploymentError as error:
         raise click.ClickException(str(error)) from error
 

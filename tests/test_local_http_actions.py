@@ -50,6 +50,13 @@ def test_a_path_prefix_route_sees_the_whole_url(site: httpx.Client) -> None:
     assert (head.status_code, head.content) == (200, b"")
 
 
+def test_a_handler_sees_the_url_the_request_came_to(
+    site: httpx.Client, convex_deployment: LocalDeployment
+) -> None:
+    response = site.post("/url", params={"x": "1"}, content=b"payload")
+    assert response.json() == {"url": f"{convex_deployment.site_url}/url?x=1", "body": "payload"}
+
+
 @pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("DELETE", "/postMessage")])
 def test_an_unrouted_request_gets_the_backends_404(
     site: httpx.Client, method: str, path: str

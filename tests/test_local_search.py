@@ -65,4 +65,4 @@ def test_vector_search_refuses_the_wrong_dimension(convex_url: str) -> None:
     assert len(good["value"]) == 2
     bad = call(convex_url, "action", "search:similar", {"vector": [1.0, 0.0]})
     assert bad["status"] == "error"
-    assert "has 2 dimensions, but the index expects vectors of 3 dimensions" in bad["errorMessage"]
+    assert "Uncaught Error: Expected a vector with dimensions 3, received 2." in bad["errorMessage"]

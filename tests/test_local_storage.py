@@ -82,18 +82,90 @@ def test_an_unknown_file_is_a_404(convex_url: str) -> None:
     assert httpx.get(f"{convex_url}/api/storage/nothing-here").status_code == 404
 
 
+def kill_9(deployment: LocalDeployment) -> None:
+    assert deployment.pid is not None
+    os.kill(deployment.pid, signal.SIGKILL)
+    deployment.wait()
+    deployment.stop()
+
+
+def blobs(data_file: Path) -> list[str]:
+    """The names of the blob files beside `data_file`."""
+    return sorted(path.name for path in data_file.with_name(f"{data_file.name}.storage").iterdir())
+
+
 def test_files_survive_kill_9(tmp_path: Path) -> None:
     data_file = tmp_path / "data.jsonl"
     crashed = LocalDeployment(FUNCTIONS, data_file=data_file)
     crashed.start()
     storage_id = upload(crashed.url, PNG, "image/png")
-    assert crashed.pid is not None
-    os.kill(crashed.pid, signal.SIGKILL)
-    crashed.wait()
-    crashed.stop()
+    kill_9(crashed)
     with LocalDeployment(FUNCTIONS, data_file=data_file) as restarted:
         file_url = call(restarted.url, "query", "files:url", {"id": storage_id})["value"]
         served = httpx.get(file_url)
         assert (served.headers["content-type"], served.content) == ("image/png", PNG)
         read = call(restarted.url, "action", "files:readText", {"id": storage_id})["value"]
         assert read["type"] == "image/png"
+
+
+def store(url: str, text: str) -> str:
+    """Stores `text` as a text/plain file from an action; its storage id."""
+    args = {"text": text, "type": "text/plain"}
+    storage_id: str = call(url, "action", "files:storeText", args)["value"]
+    return storage_id
+
+
+def read(url: str, storage_id: str) -> str | None:
+    """The text of a stored file, read from an action; None when it is gone."""
+    file = call(url, "action", "files:readText", {"id": storage_id})["value"]
+    return None if file is None else str(file["text"])
+
+
+def test_upload_and_file_urls_stay_valid_after_kill_9(tmp_path: Path) -> None:
+    data_file = tmp_path / "data.jsonl"
+    crashed = LocalDeployment(FUNCTIONS, data_file=data_file)
+    crashed.start()
+    storage_id = upload(crashed.url, PNG, "image/png")
+    file_url = call(crashed.url, "query", "files:url", {"id": storage_id})["value"]
+    upload_url = ConvexHttpClient(crashed.url).mutation("files:generateUploadUrl")
+    kill_9(crashed)
+    port = httpx.URL(upload_url).port
+    assert port is not None
+    with LocalDeployment(FUNCTIONS, data_file=data_file, port=port, site_port=0) as restarted:
+        assert httpx.get(file_url).content == PNG
+        response = httpx.post(upload_url, content=b"later", headers={"Content-Type": "text/plain"})
+        assert response.status_code == 200, response.text
+        assert read(restarted.url, response.json()["storageId"]) == "later"
+        logged = "\n".join([*crashed.output, *restarted.output])
+    secret = data_file.with_name("data.jsonl.secret")
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert secret.read_text().strip() not in logged
+    assert httpx.URL(upload_url).params["token"] not in logged
+
+
+def test_deleting_a_file_removes_its_blob_once_no_other_file_shares_it(tmp_path: Path) -> None:
+    data_file = tmp_path / "data.jsonl"
+    with LocalDeployment(FUNCTIONS, data_file=data_file) as deployment:
+        url = deployment.url
+        first, second, other = store(url, "same"), store(url, "same"), store(url, "other")
+        assert len(blobs(data_file)) == 2
+        call(url, "action", "files:remove", {"id": first})
+        assert (len(blobs(data_file)), read(url, second)) == (2, "same")
+        call(url, "action", "files:remove", {"id": second})
+        assert (len(blobs(data_file)), read(url, other)) == (1, "other")
+        deployment.reset()
+        assert blobs(data_file) == []
+
+
+def test_blobs_no_document_names_are_swept_on_start(tmp_path: Path) -> None:
+    data_file = tmp_path / "data.jsonl"
+    with LocalDeployment(FUNCTIONS, data_file=data_file) as deployment:
+        storage_id = store(deployment.url, "kept")
+    [kept] = blobs(data_file)
+    # What a kill -9 can leave: the blob of a file whose delete committed, a torn write.
+    storage = data_file.with_name("data.jsonl.storage")
+    (storage / "orphan").write_bytes(b"deleted")
+    (storage / f"{kept}.4242.tmp").write_bytes(b"torn")
+    with LocalDeployment(FUNCTIONS, data_file=data_file) as restarted:
+        assert blobs(data_file) == [kept]
+        assert read(restarted.url, storage_id) == "kept"

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point: `node main.mjs --functions DIR [--port P] [--data FILE] [--watch]
-// [--env KEY=VALUE ...] [--codegen] [--python-api FILE]`, with the admin key (if any) in FLASK_CONVEX_ADMIN_KEY.
+// [--env KEY=VALUE ...] [--codegen] [--python-api FILE] [--typecheck enable|try|disable]`, with the admin key (if any) in FLASK_CONVEX_ADMIN_KEY.
 // Prints "Convex local deployment ready at <url>" once it serves; the Python
 // launcher waits for that line. Exits with EXIT_PORT_IN_USE, silently, when the
 // port is taken: the launcher names the option that changes it.
@@ -15,6 +15,7 @@ import { createSiteHandler } from "./httpActions.mjs";
 import { createStorageHandler, isStorageRoute } from "./storageRoutes.mjs";
 import { Runtime } from "./runtime.mjs";
 import { DataFile } from "./store.mjs";
+import { TYPECHECK_MODES } from "./typecheck.mjs";
 import { attachSync } from "./sync.mjs";
 import { sourceDigests, watchSources } from "./watch.mjs";
 
@@ -37,11 +38,16 @@ const { values: options } = parseArgs({
     "exit-with-stdin": { type: "boolean", default: false },
     codegen: { type: "boolean", default: false },
     "python-api": { type: "string" },
+    typecheck: { type: "string", default: "disable" },
   },
 });
 
 if (!options.functions) {
   process.stderr.write("error: --functions DIR is required\n");
+  process.exit(2);
+}
+if (!TYPECHECK_MODES.includes(options.typecheck)) {
+  process.stderr.write(`error: --typecheck must be one of ${TYPECHECK_MODES.join(", ")}\n`);
   process.exit(2);
 }
 
@@ -63,16 +69,19 @@ process.setSourceMapsEnabled(true);
 
 const buildRoot = fs.mkdtempSync(path.join(os.tmpdir(), "flask-convex-build-"));
 const dataFile = new DataFile(options.data ? path.resolve(options.data) : null);
-// Blobs live beside the data file, so they come and go with it.
+// Blobs and the upload-signing secret live beside the data file, so they come and go with it.
 const storageDir = options.data ? `${path.resolve(options.data)}.storage` : null;
+const secretFile = options.data ? `${path.resolve(options.data)}.secret` : null;
 const runtime = new Runtime({
   functionsDir: options.functions,
   buildRoot,
   dataFile,
   adminKey,
   storageDir,
+  secretFile,
   codegen: options.codegen,
   pythonApi: options["python-api"] ? path.resolve(options["python-api"]) : null,
+  typecheck: options.typecheck,
 });
 const maxBodyBytes = Number(options["max-body-bytes"]);
 
@@ -103,6 +112,7 @@ try {
   cloudUrl = `http://${host}:${port}`;
   siteUrl = `http://${host}:${await listen(site, sitePort)}`;
   runtime.cloudUrl = cloudUrl;
+  runtime.siteUrl = siteUrl;
 } catch (error) {
   if (error.code !== "EADDRINUSE") throw error;
   process.stderr.write(`port in use: ${error.port}\n`);

@@ -19,14 +19,16 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator, normalizeIssuer } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { generateTypeScript, writePythonModule } from "./codegen.mjs";
+import { typeCheck } from "./typecheck.mjs";
 import { systemQuery } from "./cliApi.mjs";
+import { routedAt } from "./httpActions.mjs";
 import { printFunctionLogs } from "./logs.mjs";
-import { InvalidCursorError, paginate } from "./pagination.mjs";
+import { paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { CronRunner } from "./crons.mjs";
 import { Scheduler } from "./scheduler.mjs";
-import { BlobStore, UploadTokens, storageSyscalls } from "./storage.mjs";
+import { BlobStore, UploadTokens, deletedBlobs, storageSyscalls, uploadSecret } from "./storage.mjs";
 import { overrideSyscalls } from "./syscalls.mjs";
 import { rememberResponse } from "./store.mjs";
 import { RawJson, stringify } from "./values.mjs";
@@ -61,17 +63,21 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 export class Runtime {
   #latestTs = 0n;
 
-  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null, codegen = false, pythonApi = null }) {
+  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null, secretFile = null, codegen = false, pythonApi = null, typecheck = "disable" }) {
     this.functionsDir = path.resolve(functionsDir);
     this.codegen = codegen;
+    this.typecheck = typecheck;
     this.pythonApi = pythonApi;
     this.buildRoot = buildRoot;
     this.dataFile = dataFile;
     this.adminKey = adminKey;
     this.blobs = new BlobStore(storageDir);
-    this.uploadTokens = new UploadTokens();
+    this.secretFile = secretFile;
+    this.uploadTokens = null; // read from `secretFile` by `start()`, once the data file is ours
     /** The deployment's own URL, for the storage URLs functions hand out; set once it listens. */
     this.cloudUrl = null;
+    /** The origin of HTTP actions, for the `request.url` they see; set once it listens. */
+    this.siteUrl = null;
     this.buildCount = 0;
     this.buildError = null;
     this.givenKeys = new Map();
@@ -100,6 +106,7 @@ export class Runtime {
     }
     this.t = convexTest(build.schema, PLACEHOLDER_MODULES);
     this.db = await captureDatabase(this.t);
+    this.uploadTokens = new UploadTokens(uploadSecret(this.secretFile));
     const storage = storageSyscalls(this.db, { blobs: this.blobs, tokens: this.uploadTokens, cloudUrl: () => this.cloudUrl });
     this.scheduler = new Scheduler(this);
     overrideSyscalls({
@@ -121,6 +128,7 @@ export class Runtime {
     this.#latestTs = this.nextTs(state.ts);
     this.retentionFloor = this.#latestTs;
     this.dataFile.rewrite(this.state());
+    this.blobs.sweep(this.current);
     this.hookDatabase();
     await this.scheduler.resume();
   }
@@ -151,6 +159,8 @@ export class Runtime {
     const modules = await buildFunctions(this.functionsDir, this.buildRoot, buildId);
     removeOldBuilds(this.buildRoot, buildId);
     if (this.pythonApi !== null) writePythonModule(this.pythonApi, modules);
+    // Last, as `npx convex dev`: it checks the functions against the fresh `_generated/`.
+    await typeCheck(this.functionsDir, this.typecheck, path.join(this.buildRoot, "typecheck"));
     return {
       modules,
       schema: modules.get("schema")?.default,
@@ -166,7 +176,8 @@ export class Runtime {
     this.db.componentModules(async (modulePath) => {
       const module = this.modules.get(modulePath);
       if (module === undefined) throw new Error(`Could not find module for: "${modulePath}"`);
-      return module;
+      // convex-test's `fetch` routes HTTP actions through the router it loads here.
+      return modulePath === "http" && module.default?.isRouter ? { ...module, default: routedAt(module.default, this.siteUrl) } : module;
     });
   }
 
@@ -287,6 +298,7 @@ export class Runtime {
       for (const id of Object.keys(this.current)) this.db.delete(undefined, id);
     }));
     this.dataFile.rewrite(this.state());
+    this.blobs.sweep(this.current);
   }
 
   hookDatabase() {
@@ -345,7 +357,11 @@ export class Runtime {
       if (request) request.commitTs = ts;
       this.remember(ts, undo);
       if (request?.key !== undefined) rememberResponse(this.responses, request.key, null);
-      if (!request?.unlogged) this.persist(ids, request?.key);
+      if (!request?.unlogged) {
+        this.persist(ids, request?.key);
+        // Only once the commit is durable: a crash in between leaves an orphan, swept on start.
+        this.blobs.release(deletedBlobs(undo, db._documents), db._documents);
+      }
       this.notify();
       return undefined;
     };
@@ -484,7 +500,7 @@ export class Runtime {
 
   /** A thrown error as the backend reports it: `{text, data, hasData}`, `text` without the request id. */
   describe(error) {
-    if ([SystemError, InvalidCursorError, ArgumentValidationError].some((type) => error instanceof type)) {
+    if ([SystemError, ArgumentValidationError].some((type) => error instanceof type)) {
       return { text: error.message, hasData: false };
     }
     if (error !== null && typeof error === "object" && Symbol.for("ConvexError") in error) {

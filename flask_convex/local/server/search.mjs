@@ -55,8 +55,6 @@ export function rankBySearch(documents, field, query) {
 export function checkVector(schema, table, index, vector) {
   const declared = schema?.tables.get(table)?.vectorIndexes?.find((v) => v.indexDescriptor === index);
   if (declared === undefined || vector.length === declared.dimensions) return;
-  throw new SearchError(
-    `Vector search query for index "${table}.${index}" has ${vector.length} dimensions, `
-      + `but the index expects vectors of ${declared.dimensions} dimensions`,
-  );
+  // The backend's `vector_dimensions_mismatch_error`, word for word.
+  throw new SearchError(`Expected a vector with dimensions ${declared.dimensions}, received ${vector.length}.`);
 }

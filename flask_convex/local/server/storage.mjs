@@ -2,15 +2,19 @@
 //
 // convex-test keeps blobs in memory and hands out URLs on a made-up cloud host.
 // Here a blob is written (fsync'ed) to `<data file>.storage/<sha256>` before its
-// `_storage` document commits, so a `kill -9` never leaves a document without
-// its file; documents persist with the rest of the data. Uploads go to
-// `POST /api/storage/upload?token=...` and files are served from
-// `GET /api/storage/<storageId>`, as on a cloud deployment.
+// `_storage` document commits, and removed only after the commit that deleted
+// the last document naming it, so a `kill -9` never leaves a document without
+// its file; documents persist with the rest of the data, and blobs no document
+// names are swept on start. Uploads go to `POST /api/storage/upload?token=...`
+// and files are served from `GET /api/storage/<storageId>`, as on a cloud
+// deployment; the tokens are signed with a secret kept in `<data file>.secret`,
+// so upload URLs outlive restarts as the backend's do.
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AsyncLocalStorage } from "node:async_hooks";
+import { writeFileDurably } from "./durable.mjs";
 
 /** How long an upload URL stays valid, as on the backend. */
 const UPLOAD_URL_TTL_MS = 60 * 60 * 1000;
@@ -25,39 +29,26 @@ export class BlobStore {
   constructor(dir) {
     this.dir = dir;
     this.memory = new Map();
+    // sha256 -> uploads between `put` and `settle`: their documents are not committed yet.
+    this.uploading = new Map();
     if (dir !== null) fs.mkdirSync(dir, { recursive: true });
   }
 
-  /** Writes `bytes` durably; returns the base64 sha256 that names them. */
+  /**
+   * Writes `bytes` durably; returns the base64 sha256 that names them. The
+   * blob is kept until `settle(sha256)`, whatever the documents say.
+   */
   put(bytes) {
     const sha256 = createHash("sha256").update(bytes).digest("base64");
-    if (this.dir === null) {
-      this.memory.set(sha256, bytes);
-      return sha256;
-    }
-    const file = this.#file(sha256);
-    if (fs.existsSync(file)) return sha256;
-    const temp = `${file}.${process.pid}.tmp`;
-    const fd = fs.openSync(temp, "w");
-    try {
-      fs.writeSync(fd, bytes);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, file);
-    const dirFd = fs.openSync(this.dir, "r");
-    try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
+    if (this.dir === null) this.memory.set(this.#name(sha256), bytes);
+    else if (!fs.existsSync(this.#file(sha256))) writeFileDurably(this.#file(sha256), bytes);
+    this.uploading.set(sha256, (this.uploading.get(sha256) ?? 0) + 1);
     return sha256;
   }
 
   /** The bytes named `sha256`, or null. */
   get(sha256) {
-    if (this.dir === null) return this.memory.get(sha256) ?? null;
+    if (this.dir === null) return this.memory.get(this.#name(sha256)) ?? null;
     try {
       return fs.readFileSync(this.#file(sha256));
     } catch (error) {
@@ -66,15 +57,86 @@ export class BlobStore {
     }
   }
 
+  /** Ends the hold `put` took on `sha256`, once its document committed or failed to. */
+  settle(sha256) {
+    const count = this.uploading.get(sha256) - 1;
+    if (count > 0) this.uploading.set(sha256, count);
+    else this.uploading.delete(sha256);
+  }
+
+  /** Removes the blobs of `sha256s` that no `_storage` document of `documents` names. */
+  release(sha256s, documents) {
+    if (sha256s.length === 0) return;
+    const kept = this.#kept(documents);
+    for (const sha256 of sha256s) if (!kept.has(sha256)) this.#remove(this.#name(sha256));
+  }
+
+  /** Removes every blob (and temp file of a torn write) that no `_storage` document of `documents` names. */
+  sweep(documents) {
+    const kept = new Set([...this.#kept(documents)].map((sha256) => this.#name(sha256)));
+    const names = this.dir === null ? [...this.memory.keys()] : fs.readdirSync(this.dir);
+    for (const name of names) if (!kept.has(name)) this.#remove(name);
+  }
+
+  #kept(documents) {
+    const kept = new Set(this.uploading.keys());
+    for (const [id, doc] of Object.entries(documents)) if (isStorageId(id)) kept.add(doc.sha256);
+    return kept;
+  }
+
+  #remove(name) {
+    if (this.dir === null) this.memory.delete(name);
+    else fs.rmSync(path.join(this.dir, name), { force: true });
+  }
+
   #file(sha256) {
+    return path.join(this.dir, this.#name(sha256));
+  }
+
+  #name(sha256) {
     // base64url keeps the name a single path segment.
-    return path.join(this.dir, Buffer.from(sha256, "base64").toString("base64url"));
+    return Buffer.from(sha256, "base64").toString("base64url");
   }
 }
 
-/** Signs and checks upload tokens; `secret` outlives restarts only if the caller keeps it. */
+/** The sha256s of the blobs whose `_storage` documents a commit deleted; `undo` as Runtime records it. */
+export function deletedBlobs(undo, documents) {
+  return undo.flatMap(([id, previous]) => (isStorageId(id) && previous !== undefined && documents[id] === undefined ? [previous.sha256] : []));
+}
+
+/** Whether `id` is a document id of `_storage` (convex-test ids are a counter then the table name). */
+function isStorageId(id) {
+  return /^[0-9]+_storage$/.test(id);
+}
+
+/**
+ * The secret upload tokens are signed with: read from `file`, or created
+ * there once (owner-only, fsync'ed) when missing; random for this process
+ * when `file` is null.
+ */
+export function uploadSecret(file) {
+  if (file === null) return randomBytes(32);
+  try {
+    return parseSecret(file, fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    if (error.code !== "ENOENT") throw error;
+  }
+  const secret = randomBytes(32);
+  writeFileDurably(file, `${secret.toString("hex")}\n`, 0o600);
+  return secret;
+}
+
+function parseSecret(file, text) {
+  const hex = text.trim();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new Error(`${file} is not an upload secret (64 hex digits); delete it to make a new one`);
+  }
+  return Buffer.from(hex, "hex");
+}
+
+/** Signs and checks upload tokens; `secret` outlives restarts only if the caller keeps it (`uploadSecret`). */
 export class UploadTokens {
-  constructor(secret = randomBytes(32)) {
+  constructor(secret) {
     this.secret = secret;
   }
 
@@ -132,8 +194,12 @@ export function storageSyscalls(db, { blobs, tokens, cloudUrl }) {
     jsHandlers: {
       // The file first, its document second: a crash between them leaves no document without a file.
       "storage/storeBlob": async (args, fallThrough) => {
-        blobs.put(Buffer.from(await args.blob.arrayBuffer()));
-        return contentTypeStorage.run(args.blob.type || undefined, fallThrough);
+        const sha256 = blobs.put(Buffer.from(await args.blob.arrayBuffer()));
+        try {
+          return await contentTypeStorage.run(args.blob.type || undefined, fallThrough);
+        } finally {
+          blobs.settle(sha256);
+        }
       },
     },
   };

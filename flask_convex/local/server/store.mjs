@@ -14,6 +14,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { convexToJson, jsonToConvex } from "convex/values";
+import { writeFileDurably } from "./durable.mjs";
 
 const FORMAT = "flask-convex-local/1";
 const MIN_LOG_LINES_BEFORE_COMPACTION = 1000;
@@ -133,16 +134,7 @@ export class DataFile {
       env: state.env,
     })}\n`;
     fs.mkdirSync(path.dirname(this.filePath), { recursive: true });
-    const temp = `${this.filePath}.${process.pid}.tmp`;
-    const fd = fs.openSync(temp, "w");
-    try {
-      fs.writeSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, this.filePath);
-    syncDirectory(path.dirname(this.filePath));
+    writeFileDurably(this.filePath, text);
     this.fd = fs.openSync(this.filePath, "a");
     this.snapshotBytes = text.length;
     this.logLines = 0;
@@ -230,13 +222,4 @@ function decodeDocuments(encoded) {
     documents[id] = doc === null ? null : jsonToConvex(doc);
   }
   return documents;
-}
-
-function syncDirectory(directory) {
-  const fd = fs.openSync(directory, "r");
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -40,6 +40,12 @@ http.route({
 });
 
 http.route({
+  path: "/url",
+  method: "POST",
+  handler: httpAction(async (_ctx, request) => Response.json({ url: request.url, body: await request.text() })),
+});
+
+http.route({
   path: "/env",
   method: "GET",
   handler: httpAction(async () => Response.json({
