@@ -10,7 +10,7 @@
 Data of the local deployment lives in ``<app.instance_path>/convex-local.jsonl``;
 while it runs, ``convex-local.json`` beside it (readable by this user only) holds its
 URL and admin key for ``flask convex run``, ``env``, ``import``, ``export`` and
-``reset``. Those act on ``CONVEX_URL`` instead when it is set, with the admin key
+``reset`` and ``logs``. Those act on ``CONVEX_URL`` instead when it is set, with the admin key
 ``CONVEX_ADMIN_KEY``; ``import`` and ``export`` speak the same endpoints as
 ``npx convex import/export``, so they work against a cloud deployment too.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -325,6 +326,14 @@ def _record_target(path: Path, url: str, admin_key: str) -> None:
         json.dump({"url": url, "adminKey": admin_key}, file)
 
 
+class _AdminError(click.ClickException):
+    """An admin request that failed: unreachable (`status` None) or answered `status`."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class _Target:
     """A deployment the admin commands act on, with its admin key."""
@@ -340,20 +349,20 @@ class _Target:
     def request(self, method: str, route: str, **kwargs: Any) -> httpx.Response:
         """Sends an admin request (httpx arguments in `kwargs`); a non-200 answer exits 1."""
         headers = {"Authorization": f"Convex {self.admin_key}", **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", _ADMIN_TIMEOUT)
         try:
-            response = httpx.request(
-                method, f"{self.url}{route}", headers=headers, timeout=_ADMIN_TIMEOUT, **kwargs
-            )
+            response = httpx.request(method, f"{self.url}{route}", headers=headers, **kwargs)
         except httpx.HTTPError as error:
-            raise click.ClickException(
-                f"Cannot reach the deployment at {self.url}: {error}"
-            ) from error
+            raise _AdminError(f"Cannot reach the deployment at {self.url}: {error}") from error
         if response.status_code != 200:
             try:
                 message = response.json().get("message", response.text)
             except ValueError:
                 message = response.text
-            raise click.ClickException(f"{self.url}{route}: HTTP {response.status_code}: {message}")
+            raise _AdminError(
+                f"{self.url}{route}: HTTP {response.status_code}: {message}",
+                status=response.status_code,
+            )
         return response
 
     def call(self, route: str, path: str, args: dict[str, Any]) -> Any:
@@ -578,3 +587,78 @@ def export_command(destination: Path, include_file_storage: bool) -> None:
         destination = destination / f"snapshot_{ts}.zip"
     destination.write_bytes(target.request("GET", f"/api/export/zip/{ts}").content)
     click.echo(f"Downloaded snapshot export to {destination}")
+
+
+# The deployment holds a poll with nothing new for 60 s; a little longer is not a hang.
+_LOGS_TIMEOUT = 75.0
+_LOGS_MAX_BACKOFF = 16.0
+_LOGS_QUIET_FAILURES = 5
+_UDF_LETTERS = {"Query": "Q", "Mutation": "M", "Action": "A", "HttpAction": "H"}
+
+
+@convex_cli.command("logs")
+@click.option(
+    "--history",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Show this many of the most recent executions first (default: only new ones).",
+)
+@click.option("--success", is_flag=True, help="Also print a line for each successful execution.")
+@click.option("--jsonl", is_flag=True, help="Print each execution as the JSON the deployment sent.")
+@with_appcontext
+def logs_command(history: int, success: bool, jsonl: bool) -> None:
+    """Stream the deployment's function logs, as `npx convex logs`, until interrupted."""
+    target = _target(current_app)
+    click.echo(f"Watching logs of {target.url}...", err=True)
+    cursor: float = 0
+    failures = 0
+    first = True
+    while True:
+        try:
+            answer = target.request(
+                "GET",
+                "/api/stream_function_logs",
+                params={"cursor": repr(cursor)},
+                timeout=_LOGS_TIMEOUT,
+            ).json()
+        except _AdminError as error:
+            if error.status is not None and error.status < 500:
+                raise  # a refused key or request: retrying cannot help
+            failures += 1
+            backoff = min(0.5 * 2**failures, _LOGS_MAX_BACKOFF)
+            if failures > _LOGS_QUIET_FAILURES:
+                click.echo(
+                    f"Failed to fetch logs ({error.message}); retrying in {backoff:g} s", err=True
+                )
+            time.sleep(backoff)
+            continue
+        failures = 0
+        cursor = answer["newCursor"]
+        entries: list[dict[str, Any]] = answer["entries"]
+        if first:
+            first = False
+            entries = entries[len(entries) - history :] if history else []
+        for entry in entries:
+            for line in _log_lines(entry, success=success, jsonl=jsonl):
+                click.echo(line)
+
+
+def _log_lines(entry: dict[str, Any], *, success: bool, jsonl: bool) -> list[str]:
+    """The lines `npx convex logs` prints for one execution of the stream."""
+    if jsonl:
+        return [json.dumps(entry)]
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["timestamp"]))
+    prefix = f"{when} [CONVEX {_UDF_LETTERS.get(entry['udfType'], '?')}({entry['identifier']})]"
+    lines = [f"{prefix} {_log_line_text(line)}" for line in entry.get("logLines") or []]
+    if entry.get("error"):
+        lines.append(f"{prefix} {entry['error']}")
+    elif success and entry.get("kind") == "Completion":
+        lines.append(f"{prefix} Function executed in {math.ceil(entry['executionTime'] * 1000)} ms")
+    return lines
+
+
+def _log_line_text(line: str | dict[str, Any]) -> str:
+    """A log line as text: the deployment sends "[LEVEL] text", or structured lines."""
+    if isinstance(line, str):
+        return line
+    return f"[{line['level']}] {' '.join(line['messages'])}"

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 import respx
-from _local import NpxConvex
+from _local import NpxConvex, npx_convex_argv
 from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from flask_convex import Convex, jwks_data_uri
-from flask_convex.local import LocalDeployment, install_server
+from flask_convex.local import LocalDeployment
 
 FUNCTIONS_DIR = Path(__file__).parent / "functions" / "convex"
 ISSUER = "https://issuer.flask-convex.test"
@@ -98,12 +98,11 @@ def npx_convex(tmp_path: Path) -> Callable[[LocalDeployment], NpxConvex]:
     project = tmp_path / "app"
     project.mkdir()
     (project / "package.json").write_text(json.dumps({"dependencies": {"convex": "*"}}))
-    main = install_server() / "node_modules" / "convex" / "bin" / "main.js"
 
     def bind(target: LocalDeployment) -> NpxConvex:
         def run(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                ["node", str(main), *args, "--url", target.url, "--admin-key", target.admin_key],
+                npx_convex_argv(target, *args),
                 cwd=project,
                 capture_output=True,
                 text=True,

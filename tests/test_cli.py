@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _local import call
+from _local import call, streamed_until
 from flask import Flask
 
 from flask_convex.cli import convex_cli
@@ -421,3 +422,69 @@ def test_dev_refuses_an_unknown_typecheck_mode(run_flask: Runner) -> None:
         "Invalid value for '--typecheck': 'always' is not one of 'enable', 'try', 'disable'"
         in output
     )
+
+
+def test_logs_streams_function_logs_as_npx_convex_logs(
+    app_dir: Path, convex_deployment: LocalDeployment
+) -> None:
+    def run_some() -> None:
+        call(convex_deployment.url, "query", "logs:noisy")
+        call(convex_deployment.url, "mutation", "logs:failingMutation")
+
+    seen = streamed_until(
+        [sys.executable, "-m", "flask", "--app", "cliapp", "convex", "logs", "--success"],
+        run_some,
+        re.escape("[CONVEX Q(logs:noisy)] [LOG] 'hi' 1"),
+        re.escape("[CONVEX Q(logs:noisy)] [WARN] 'warn line'"),
+        r"\[CONVEX Q\(logs:noisy\)\] Function executed in \d+ ms",
+        re.escape("[CONVEX M(logs:failingMutation)] Uncaught Error: mutation failed"),
+        cwd=app_dir,
+        env={
+            **os.environ,
+            "CONVEX_URL": convex_deployment.url,
+            "CONVEX_ADMIN_KEY": convex_deployment.admin_key,
+        },
+    )
+    # Each execution's lines start with its local time, as `npx convex logs` prints them.
+    line = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[CONVEX [QMAH]\(")
+    assert line.match(seen), seen
+    assert "M(logs:failingMutation)] Function executed" not in seen
+
+
+HISTORY_JSONL = ("--history", "1", "--jsonl")
+
+
+def test_logs_history_shows_recent_executions_and_jsonl_the_raw_entries(
+    app_dir: Path, convex_deployment: LocalDeployment
+) -> None:
+    call(convex_deployment.url, "action", "logs:chattyAction")
+    seen = streamed_until(
+        [sys.executable, "-m", "flask", "--app", "cliapp", "convex", "logs", *HISTORY_JSONL],
+        lambda: None,
+        '"identifier": "logs:chattyAction"',
+        cwd=app_dir,
+        env={
+            **os.environ,
+            "CONVEX_URL": convex_deployment.url,
+            "CONVEX_ADMIN_KEY": convex_deployment.admin_key,
+        },
+    )
+    entry = json.loads(seen.splitlines()[0])
+    assert entry["udfType"] == "Action"
+    assert entry["logLines"] == ["[DEBUG] 'debug from an action'"]
+
+
+def test_logs_with_a_wrong_admin_key_exits_saying_so(
+    app_dir: Path, convex_deployment: LocalDeployment
+) -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "cliapp", "convex", "logs"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "CONVEX_URL": convex_deployment.url, "CONVEX_ADMIN_KEY": "wrong"},
+        cwd=app_dir,
+    )
+    assert printed.returncode == 1
+    assert "/api/stream_function_logs: HTTP 40" in printed.stderr

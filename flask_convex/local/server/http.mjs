@@ -96,6 +96,14 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
       transfers(ctx).requestExport(ctx.url.searchParams.get("includeStorage") === "true");
       return {};
     },
+    "GET /api/stream_function_logs": async (ctx) => {
+      requireAdmin(ctx, "Streaming function logs");
+      const cursor = Number(ctx.url.searchParams.get("cursor") ?? "0");
+      if (!Number.isFinite(cursor) || cursor < 0) {
+        throw new RequestError(400, "InvalidCursor", "`cursor` must be a non-negative number of milliseconds");
+      }
+      return runtime.functionLog.since(cursor);
+    },
     "POST /_flask_convex/reset": async (ctx) => {
       // An admin key, not just loopback: a cross-site form POST must not wipe the data.
       requireAdmin(ctx, "Resetting");

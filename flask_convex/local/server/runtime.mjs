@@ -22,7 +22,7 @@ import { generateTypeScript, writePythonModule } from "./codegen.mjs";
 import { typeCheck } from "./typecheck.mjs";
 import { systemQuery } from "./cliApi.mjs";
 import { routedAt } from "./httpActions.mjs";
-import { printFunctionLogs } from "./logs.mjs";
+import { FunctionLog } from "./logs.mjs";
 import { paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
@@ -77,6 +77,8 @@ export class Runtime {
     typecheck = "disable",
   }) {
     this.functionsDir = path.resolve(functionsDir);
+    /** Every execution's log lines, printed and kept for `/api/stream_function_logs`. */
+    this.functionLog = new FunctionLog();
     this.codegen = codegen;
     this.typecheck = typecheck;
     this.pythonApi = pythonApi;
@@ -416,6 +418,7 @@ export class Runtime {
    */
   async run({ fn, args, auth, kind, snapshot, key, journal }) {
     const request = { logLines: [], commitTs: null, key, journal };
+    const started = Date.now();
     let type = null;
     try {
       if (fn.module.startsWith("_system/")) return { ok: true, value: this.runSystem(fn, args, auth, snapshot), logLines: [] };
@@ -426,13 +429,13 @@ export class Runtime {
       const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
         ? snapshotStorage.run(snapshot.documents, call)
         : call()));
-      printFunctionLogs(type, fn.display, request.logLines);
+      this.functionLog.record(type, fn.display, request.logLines, null, started);
       return { ok: true, value, logLines: request.logLines, commitTs: request.commitTs };
     } catch (error) {
       const requestId = `${REQUEST_ID_PREFIX}${(++requestCount).toString(16).padStart(8, "0")}`;
       const { text, data, hasData } = this.describe(error);
       // A path that names no function ran nothing, so it logs nothing (as in Convex).
-      if (type !== null) printFunctionLogs(type, fn.display, request.logLines, text);
+      if (type !== null) this.functionLog.record(type, fn.display, request.logLines, text, started);
       const message = `[Request ID: ${requestId}] Server Error\n${text}`;
       return { ok: false, message, data, hasData, logLines: request.logLines };
     }
@@ -475,15 +478,16 @@ export class Runtime {
    */
   async runHttpAction(route, request, auth) {
     const record = { logLines: [], commitTs: null };
+    const started = Date.now();
     const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
     const method = request.method === "HEAD" ? "GET" : request.method;
     try {
       const response = await requestStorage.run(record, () => accessor.fetch(request.target, { method, headers: request.headers, body: request.body }));
-      printFunctionLogs("httpAction", route, record.logLines);
+      this.functionLog.record("httpAction", route, record.logLines, null, started);
       return response;
     } catch (error) {
       const { text } = this.describe(error);
-      printFunctionLogs("httpAction", route, record.logLines, text);
+      this.functionLog.record("httpAction", route, record.logLines, text, started);
       return new Response(text, { status: 500 });
     }
   }
