@@ -235,7 +235,7 @@ function zipSnapshot(bytes, maxBytes) {
       const rows = () => inFile(name, () => jsonLines(utf8(entries[name]), uniformTables.has(table) ? uniform : inferred));
       if (table === TABLES) {
         for (const { name: listed } of rows()) {
-          checkTableName(listed);
+          inFile(name, () => checkTableName(listed));
           if (!tables.has(listed)) tables.set(listed, []);
         }
       } else if (table === STORAGE) {
