@@ -47,12 +47,12 @@ HistoryAddArgs = TypedDict(
 HistoryListArgsPaginationOpts = TypedDict(
     "HistoryListArgsPaginationOpts",
     {
-        "numItems": Any,
+        "numItems": float,
         "cursor": Union[str, None],
         "endCursor": NotRequired[Union[str, None]],
-        "id": NotRequired[Any],
-        "maximumRowsRead": NotRequired[Any],
-        "maximumBytesRead": NotRequired[Any],
+        "id": NotRequired[float],
+        "maximumRowsRead": NotRequired[float],
+        "maximumBytesRead": NotRequired[float],
     },
 )
 
@@ -73,7 +73,7 @@ HistoryRemoveArgs = TypedDict(
 HistorySeedArgs = TypedDict(
     "HistorySeedArgs",
     {
-        "count": Any,
+        "count": float,
     },
 )
 

@@ -9,8 +9,10 @@
 
 Data of the local deployment lives in ``<app.instance_path>/convex-local.jsonl``;
 while it runs, ``convex-local.json`` beside it (readable by this user only) holds its
-URL and admin key for ``flask convex run``, ``env`` and ``reset``. Those act on
-``CONVEX_URL`` instead when it is set, with the admin key ``CONVEX_ADMIN_KEY``.
+URL and admin key for ``flask convex run``, ``env``, ``import``, ``export`` and
+``reset``. Those act on ``CONVEX_URL`` instead when it is set, with the admin key
+``CONVEX_ADMIN_KEY``; ``import`` and ``export`` speak the same endpoints as
+``npx convex import/export``, so they work against a cloud deployment too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +38,11 @@ from flask_convex.auth import current_issuer, rotate_key
 from flask_convex.errors import ConvexConfigError
 from flask_convex.local import (
     DEFAULT_PORT,
+    TYPECHECK_MODES,
     LocalDeployment,
     LocalDeploymentError,
     PortInUseError,
+    TypecheckMode,
     codegen,
     parse_env_pairs,
 )
@@ -74,7 +79,12 @@ def _issuer_env(app: Flask) -> dict[str, str]:
 
 
 def _local_deployment(
-    app: Flask, port: int, site_port: int | None, watch: bool, env: Iterable[str]
+    app: Flask,
+    port: int,
+    site_port: int | None,
+    watch: bool,
+    env: Iterable[str],
+    typecheck: TypecheckMode,
 ) -> LocalDeployment:
     functions_env = _issuer_env(app) | dict(app.config.get("CONVEX_LOCAL_ENV") or {})
     try:
@@ -91,6 +101,7 @@ def _local_deployment(
         echo=True,
         codegen=watch,
         python_api=_python_api(app) if watch else None,
+        typecheck=typecheck,
     )
 
 
@@ -139,6 +150,15 @@ _site_port_option = click.option(
     default=None,
     help="Port of the local deployment's HTTP actions (default: --convex-port + 1).",
 )
+_typecheck_option = click.option(
+    "--typecheck",
+    type=click.Choice(TYPECHECK_MODES),
+    default="try",
+    show_default=True,
+    help="Check the functions with `tsc --noEmit` on every build, as `npx convex dev`: "
+    "enable (needs convex/tsconfig.json), try (skipped without one) or disable. "
+    "A type error fails the build; the last good one keeps serving.",
+)
 _env_option = click.option(
     "--env",
     multiple=True,
@@ -152,12 +172,19 @@ _env_option = click.option(
 @_site_port_option
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Rebuild on changes.")
 @_env_option
+@_typecheck_option
 @with_appcontext
 def local_command(
-    convex_port: int, convex_site_port: int | None, watch: bool, env: tuple[str, ...]
+    convex_port: int,
+    convex_site_port: int | None,
+    watch: bool,
+    env: tuple[str, ...],
+    typecheck: TypecheckMode,
 ) -> None:
     """Run a local Convex deployment serving the app's functions until Ctrl-C."""
-    deployment = _local_deployment(current_app, convex_port, convex_site_port, watch, env)
+    deployment = _local_deployment(
+        current_app, convex_port, convex_site_port, watch, env, typecheck
+    )
     _start(deployment, current_app)
     try:
         deployment.wait()
@@ -173,6 +200,7 @@ def local_command(
 @_port_option
 @_site_port_option
 @_env_option
+@_typecheck_option
 @click.pass_context
 def dev_command(
     ctx: click.Context,
@@ -181,6 +209,7 @@ def dev_command(
     convex_port: int,
     convex_site_port: int | None,
     env: tuple[str, ...],
+    typecheck: TypecheckMode,
 ) -> None:
     """Run the Flask dev server against a local deployment (unless CONVEX_URL is set)."""
     info = ctx.ensure_object(ScriptInfo)
@@ -192,7 +221,7 @@ def dev_command(
     if configured:
         banner.append(("Convex", f"{configured} (CONVEX_URL)"))
     else:
-        deployment = _local_deployment(app, convex_port, convex_site_port, True, env)
+        deployment = _local_deployment(app, convex_port, convex_site_port, True, env, typecheck)
         child_env["CONVEX_URL"] = _start_quietly(deployment, app)
         child_env["CONVEX_SITE_URL"] = deployment.site_url
         banner += _local_banner(deployment)
@@ -244,11 +273,13 @@ def _local_banner(deployment: LocalDeployment) -> list[tuple[str, str]]:
 
 
 @convex_cli.command("codegen")
+@_typecheck_option
 @with_appcontext
-def codegen_command() -> None:
+def codegen_command(typecheck: TypecheckMode) -> None:
     """Write convex/_generated/ (as `npx convex codegen`) and the typed Python references."""
+    functions_dir, python_api = _functions_dir(current_app), _python_api(current_app)
     try:
-        click.echo(codegen(_functions_dir(current_app), _python_api(current_app)), nl=False)
+        click.echo(codegen(functions_dir, python_api, typecheck), nl=False)
     except LocalDeploymentError as error:
         raise click.ClickException(str(error)) from error
 
@@ -302,13 +333,16 @@ class _Target:
     admin_key: str
     local: bool
 
-    def post(self, route: str, payload: dict[str, Any]) -> Any:
+    def post(self, route: str, payload: dict[str, Any], **params: str) -> Any:
+        """POSTs JSON `payload` to `route`; the JSON answer, which must be a 200."""
+        return self.request("POST", route, json=payload, params=params).json()
+
+    def request(self, method: str, route: str, **kwargs: Any) -> httpx.Response:
+        """Sends an admin request (httpx arguments in `kwargs`); a non-200 answer exits 1."""
+        headers = {"Authorization": f"Convex {self.admin_key}", **kwargs.pop("headers", {})}
         try:
-            response = httpx.post(
-                f"{self.url}{route}",
-                json=payload,
-                headers={"Authorization": f"Convex {self.admin_key}"},
-                timeout=_ADMIN_TIMEOUT,
+            response = httpx.request(
+                method, f"{self.url}{route}", headers=headers, timeout=_ADMIN_TIMEOUT, **kwargs
             )
         except httpx.HTTPError as error:
             raise click.ClickException(
@@ -320,7 +354,7 @@ class _Target:
             except ValueError:
                 message = response.text
             raise click.ClickException(f"{self.url}{route}: HTTP {response.status_code}: {message}")
-        return response.json()
+        return response
 
     def call(self, route: str, path: str, args: dict[str, Any]) -> Any:
         """The value of a function, printing its logs to stderr; a function error exits 1."""
@@ -418,3 +452,129 @@ def reset_command() -> None:
         )
     target.post("/_flask_convex/reset", {})
     click.echo("Deleted every document")
+
+
+_IMPORT_FORMATS: Final = {".csv": "csv", ".jsonl": "jsonLines", ".json": "jsonArray", ".zip": "zip"}
+_IMPORT_QUERY = "_system/cli/queryImport"
+_EXPORT_QUERY = "_system/cli/exports:getLatest"
+# The convex CLI's part size: the backend takes an upload in parts.
+_IMPORT_PART_BYTES = 5 * 1024 * 1024
+_POLL_SECONDS = 0.5
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@convex_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--table", help="The table to import into (not for a .zip snapshot).")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(sorted(set(_IMPORT_FORMATS.values()))),
+    help="The format of PATH (default: from its extension: .csv, .jsonl, .json, .zip).",
+)
+@click.option("--append", "mode", flag_value="append", help="Add to existing documents.")
+@click.option(
+    "--replace", "mode", flag_value="replace", help="Replace the documents of the imported tables."
+)
+@click.option(
+    "--replace-all", "mode", flag_value="replaceAll", help="Replace every table's documents."
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting documents.")
+@with_appcontext
+def import_command(
+    path: Path, table: str | None, file_format: str | None, mode: str | None, yes: bool
+) -> None:
+    """Import PATH as `npx convex import` does: into an empty table unless --append/--replace."""
+    file_format = file_format or _IMPORT_FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise click.BadParameter(
+            "no format inferred from the extension: give --format", param_hint="PATH"
+        )
+    if (table is None) != (file_format == "zip"):
+        raise click.UsageError(
+            "--table is not allowed for a .zip snapshot"
+            if table
+            else f"--table is required for format {file_format}"
+        )
+    target = _target(current_app)
+    import_id = target.post(
+        "/api/import/finish_upload",
+        {
+            "import": {"tableName": table, "format": file_format, "mode": mode or "requireEmpty"},
+            **_upload(target, path),
+        },
+    )["importId"]
+    into = f' to table "{table}"' if table else ""
+    state = _settled_import(target, import_id)
+    if state["state"] == "waiting_for_confirmation":
+        click.echo(state["message_to_confirm"])
+        if state["require_manual_confirmation"] and not yes:
+            click.confirm("Perform import?", default=True, abort=True)
+        target.post("/api/perform_import", {"importId": import_id})
+        state = _settled_import(target, import_id)
+    if state["state"] != "completed":
+        raise click.ClickException(
+            f'Importing data from "{path}"{into} failed\n\n{state["error_message"]}'
+        )
+    click.echo(f"Added {state['num_rows_written']} documents{into}.")
+
+
+def _upload(target: _Target, path: Path) -> dict[str, Any]:
+    """Uploads `path` in parts; the `uploadToken` and `partTokens` that finish the upload."""
+    token = target.post("/api/import/start_upload", {})["uploadToken"]
+    parts: list[str] = []
+    with path.open("rb") as file:
+        while chunk := file.read(_IMPORT_PART_BYTES):
+            if not parts and chunk.startswith(_UTF8_BOM):
+                chunk = chunk[len(_UTF8_BOM) :]
+            part = target.request(
+                "POST",
+                "/api/import/upload_part",
+                params={"uploadToken": token, "partNumber": str(len(parts) + 1)},
+                content=chunk,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            parts.append(part.json())
+    return {"uploadToken": token, "partTokens": parts}
+
+
+def _settled_import(target: _Target, import_id: str) -> dict[str, Any]:
+    """The import's state once it waits for confirmation, completed or failed."""
+    while True:
+        state: dict[str, Any] = target.call("/api/query", _IMPORT_QUERY, {"importId": import_id})[
+            "state"
+        ]
+        if state["state"] in ("waiting_for_confirmation", "completed", "failed"):
+            return state
+        time.sleep(_POLL_SECONDS)
+
+
+@convex_cli.command("export")
+@click.option(
+    "--path",
+    "destination",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The ZIP file to write, or a directory to write snapshot_<ts>.zip in.",
+)
+@click.option("--include-file-storage", is_flag=True, help="Include the stored files.")
+@with_appcontext
+def export_command(destination: Path, include_file_storage: bool) -> None:
+    """Export every table (and stored files) to a ZIP snapshot, as `npx convex export`."""
+    if destination.exists() and not destination.is_dir():
+        raise click.ClickException(f"{destination} already exists")
+    target = _target(current_app)
+    target.post("/api/export/request/zip", {}, includeStorage=str(include_file_storage).lower())
+    while (state := target.call("/api/query", _EXPORT_QUERY, {}))["state"] not in (
+        "completed",
+        "failed",
+    ):
+        time.sleep(_POLL_SECONDS)
+    if state["state"] == "failed":
+        raise click.ClickException(f"Export failed: {state.get('failure_reason', '')}")
+    ts = state["start_ts"]
+    click.echo(f"Created snapshot export at timestamp {ts}")
+    if destination.is_dir():
+        destination = destination / f"snapshot_{ts}.zip"
+    destination.write_bytes(target.request("GET", f"/api/export/zip/{ts}").content)
+    click.echo(f"Downloaded snapshot export to {destination}")

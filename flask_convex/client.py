@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from hashlib import blake2b
 from http import HTTPStatus
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -90,6 +91,9 @@ class Outcome:
     raw: JsonValue = None
     ts: int | None = None
     """The Convex timestamp of the snapshot a query batch read, when Convex says it."""
+    origin: tuple[bytes, int] | None = field(default=None, compare=False)
+    """A fingerprint of the answer the value was read from, and its place in that answer:
+    values of equal origins are equal, so what is derived from one can serve the other."""
 
     def unwrap(self) -> Any:
         """The value, or raise the error."""
@@ -117,8 +121,8 @@ class Transport:
         ConvexOutcomeUnknownError; it is never retried.
         """
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer, values = self._post(url, kind, body, token, write=kind != "query")
-        return _outcome(answer, values, path)
+        answer, values, fingerprint = self._post(url, kind, body, token, write=kind != "query")
+        return _outcome(answer, values, path, (fingerprint, 0))
 
     def query_batch(
         self,
@@ -136,21 +140,24 @@ class Transport:
                 for path, args in queries
             ]
         }
-        answer, values = self._post(url, "query_batch", body, token, write=False)
+        answer, values, fingerprint = self._post(url, "query_batch", body, token, write=False)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
         plain = values["results"] if values is not None else [None] * len(results)
         ts = decode_ts(answer.get("ts"))
         return [
-            replace(_outcome(result, result_values, path), ts=ts)
-            for result, result_values, (path, _) in zip(results, plain, queries, strict=True)
+            replace(_outcome(result, result_values, path, (fingerprint, index)), ts=ts)
+            for index, (result, result_values, (path, _)) in enumerate(
+                zip(results, plain, queries, strict=True)
+            )
         ]
 
     def _post(
         self, url: str, kind: str, body: object, token: str | None, *, write: bool
-    ) -> tuple[Any, Any]:
-        """The answer as JSON, and again as Convex values when it holds no encoded ones.
+    ) -> tuple[Any, Any, bytes]:
+        """The answer as JSON, again as Convex values when it holds no encoded ones, and
+        a fingerprint of it.
 
         Decoding a value without `$`-keyed objects ($integer, $bytes, $float) only
         copies it; parsing the answer twice is the cheaper copy.
@@ -177,7 +184,8 @@ class Transport:
             raise ConvexRequestError(
                 200, "BadResponse", f"the answer is not JSON: {error}"
             ) from error
-        return parsed, _plain_values(answer) if isinstance(parsed, dict) else None
+        values = _plain_values(answer) if isinstance(parsed, dict) else None
+        return parsed, values, blake2b(answer, digest_size=16).digest()
 
     def _send(self, request: httpcore.Request, *, retry: bool) -> httpcore.Response:
         try:
@@ -252,8 +260,9 @@ def _status_phrase(status: int) -> str:
         return "HTTPError"
 
 
-def _outcome(answer: Any, values: Any, path: str) -> Outcome:
-    """`answer`'s outcome; `values` is the same answer already decoded, or None."""
+def _outcome(answer: Any, values: Any, path: str, origin: tuple[bytes, int]) -> Outcome:
+    """`answer`'s outcome, read from `origin`; `values` is the same answer already decoded,
+    or None."""
     if not isinstance(answer, dict):
         return Outcome(error=ConvexRequestError(200, "BadResponse", "not a JSON object"))
     log_lines = answer.get("logLines") or []
@@ -263,7 +272,7 @@ def _outcome(answer: Any, values: Any, path: str) -> Outcome:
         if status == "success":
             raw = answer.get("value")
             value = decode(raw) if values is None else values.get("value")
-            return Outcome(value=value, raw=raw)
+            return Outcome(value=value, raw=raw, origin=origin)
         if status == "error":
             message = str(answer.get("errorMessage", ""))
             if "errorData" in answer:

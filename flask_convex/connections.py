@@ -1,22 +1,24 @@
-"""Keep-alive HTTP/1.1 connections to Convex deployments, answers read by the standard library.
+"""Keep-alive HTTP/1.1 connections to Convex deployments, each request one write, one read.
 
 httpx's client costs more CPU per call than the network round trip it wraps (its
-request, header, cookie and response models), so calls go through this pool
-instead. It speaks httpcore's interface, `handle_request(httpcore.Request)`, and
-raises httpx's exceptions, so respx fakes it like any httpx transport once
-flask-convex's pytest plugin has registered it (`respx_targets`).
+request, header, cookie and response models), and `http.client` parses every
+answer's headers with the `email` package, so calls go through this pool and its
+small HTTP/1.1 answer reader instead. It speaks httpcore's interface,
+`handle_request(httpcore.Request)`, and raises httpx's exceptions, so respx
+fakes it like any httpx transport once flask-convex's pytest plugin has
+registered it (`respx_targets`).
 """
 
 from __future__ import annotations
 
-import http.client
 import io
 import select
 import socket
 import ssl
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import certifi
 import httpcore
@@ -62,25 +64,22 @@ class ConnectionPool:
             connection.settimeout(max(deadline - time.monotonic(), 0.001))
             # One write: a request split in two costs a second system call and packet.
             connection.sendall(b"\r\n".join(head))
-            reader = _UntilDeadline(connection, deadline)
-            response = http.client.HTTPResponse(reader, method=request.method.decode())  # type: ignore[arg-type]
-            response.begin()
-            content = response.read()
+            answer = read_answer(io.BufferedReader(_UntilDeadline(connection, deadline), 65536))
         except TimeoutError as error:
             connection.close()
             raise httpx.ReadTimeout(f"no answer within {self.timeout} s") from error
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, ValueError) as error:
             connection.close()
             raise httpx.RemoteProtocolError(f"the connection failed: {error!r}") from error
-        if response.will_close:
-            connection.close()
-        else:
+        if answer.keep_alive:
             self._give_back(origin, connection)
+        else:
+            connection.close()
         return httpcore.Response(
-            response.status,
-            headers=response.getheaders(),
-            content=content,
-            extensions={"reason_phrase": response.reason.encode("latin-1")},
+            answer.status,
+            headers=answer.headers,
+            content=answer.body,
+            extensions={"reason_phrase": answer.reason},
         )
 
     def close(self) -> None:
@@ -137,19 +136,128 @@ class ConnectionPool:
         return self._tls
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer read whole, and whether its connection can carry another request."""
+
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    keep_alive: bool
+
+
+def read_answer(reader: io.BufferedReader) -> Answer:
+    """Read one HTTP/1.x answer to a POST; ValueError if it is not one, OSError if cut short.
+
+    Informational (1xx) answers are skipped. The body is framed by chunked
+    transfer coding, Content-Length, or the end of the connection. Status and
+    header lines are bounded as `http.client` bounds them.
+    """
+    status = 100
+    while 100 <= status < 200:
+        version, status, reason = _status_line(_line(reader))
+        headers, fields = _headers(reader)
+    coding = fields.get(b"transfer-encoding", b"")
+    length = fields.get(b"content-length")
+    until_close = False
+    if status in (204, 304):
+        body = b""
+    elif coding.rstrip().lower().endswith(b"chunked"):
+        body = _chunked(reader)
+    elif length is not None:
+        size = int(length)
+        if size < 0:
+            raise ValueError(f"negative Content-Length {size}")
+        body = _exactly(reader, size)
+    else:
+        body, until_close = reader.read(), True
+    connection = fields.get(b"connection", b"").lower()
+    persistent = (
+        b"keep-alive" in connection if version == b"HTTP/1.0" else b"close" not in connection
+    )
+    return Answer(status, reason, headers, body, persistent and not until_close)
+
+
+_MAX_LINE: Final = 65536
+_MAX_HEADERS: Final = 100
+
+
+def _line(reader: io.BufferedReader) -> bytes:
+    line = reader.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise ValueError("an answer line is longer than 64 KiB")
+    if not line.endswith(b"\n"):
+        raise ConnectionResetError("the server closed the connection mid-answer")
+    return line
+
+
+def _status_line(line: bytes) -> tuple[bytes, int, bytes]:
+    version, _, rest = line.rstrip(b"\r\n").partition(b" ")
+    code, _, reason = rest.partition(b" ")
+    if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise ValueError(f"not an HTTP/1.x status line: {line[:100]!r}")
+    return version, int(code), reason.strip()
+
+
+def _headers(reader: io.BufferedReader) -> tuple[list[tuple[bytes, bytes]], dict[bytes, bytes]]:
+    """The header lines as (name, value) pairs, and by lower-cased name (repeats joined)."""
+    headers: list[tuple[bytes, bytes]] = []
+    fields: dict[bytes, bytes] = {}
+    while (line := _line(reader)) not in (b"\r\n", b"\n"):
+        if len(headers) == _MAX_HEADERS:
+            raise ValueError(f"the answer has more than {_MAX_HEADERS} headers")
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            raise ValueError(f"not a header line: {line[:100]!r}")
+        value = value.strip()
+        headers.append((name, value))
+        key = name.lower()
+        if key == b"content-length" and fields.get(key, value) != value:
+            raise ValueError("the answer has two different Content-Length headers")
+        fields[key] = (
+            fields[key] + b", " + value if key in fields and key != b"content-length" else value
+        )
+    return headers, fields
+
+
+def _chunked(reader: io.BufferedReader) -> bytes:
+    chunks = []
+    while size := _chunk_size(_line(reader)):
+        chunks.append(_exactly(reader, size))
+        if _exactly(reader, 2) != b"\r\n":
+            raise ValueError("a chunk does not end with CRLF")
+    # Trailer fields, read past: nothing a Convex answer needs.
+    _headers(reader)
+    return b"".join(chunks)
+
+
+def _chunk_size(line: bytes) -> int:
+    digits = line.partition(b";")[0].strip()
+    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+        raise ValueError(f"not a chunk size: {line[:100]!r}")
+    return int(digits, 16)
+
+
+def _exactly(reader: io.BufferedReader, size: int) -> bytes:
+    data = reader.read(size)
+    if len(data) < size:
+        raise ConnectionResetError(
+            f"the server closed the connection {size - len(data)} bytes short"
+        )
+    return data
+
+
 class _UntilDeadline(io.RawIOBase):
     """A socket's answer, read so that the whole of it, not each read, ends by `deadline`.
 
     A socket timeout bounds one read: a server trickling a byte at a time would hold
-    the call for as long as it likes. `http.client` reads through `makefile()`.
+    the call for as long as it likes.
     """
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         self._sock = sock
         self._deadline = deadline
-
-    def makefile(self, mode: str) -> io.BufferedReader:
-        return io.BufferedReader(self)
 
     def readable(self) -> bool:
         return True

@@ -178,9 +178,28 @@ def fetch_action(  # type: ignore[misc]  # the typed overload's rest of call is 
     return _write(prepare(ref, args, url), "action", token)
 
 
+@overload
 async def afetch_query(
-    ref: FunctionRef,
+    ref: TypedCall[CallArgs, ReturnT], *args: CallArgs.args, **kwargs: CallArgs.kwargs
+) -> ReturnT: ...
+@overload
+async def afetch_query(
+    ref: FunctionReference[NoArgs, ReturnT],
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> ReturnT: ...
+@overload
+async def afetch_query(
+    ref: str,
     args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any: ...
+async def afetch_query(  # type: ignore[misc]  # as fetch_query
+    ref: FunctionRef,
+    args: Any = None,
     *,
     token: str | None = None,
     url: str | None = None,
@@ -189,9 +208,28 @@ async def afetch_query(
     return await asyncio.to_thread(_untyped(fetch_query), ref, args, token=token, url=url)
 
 
+@overload
 async def afetch_mutation(
-    ref: FunctionRef,
+    ref: TypedCall[CallArgs, ReturnT], *args: CallArgs.args, **kwargs: CallArgs.kwargs
+) -> ReturnT: ...
+@overload
+async def afetch_mutation(
+    ref: FunctionReference[NoArgs, ReturnT],
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> ReturnT: ...
+@overload
+async def afetch_mutation(
+    ref: str,
     args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any: ...
+async def afetch_mutation(  # type: ignore[misc]  # as fetch_mutation
+    ref: FunctionRef,
+    args: Any = None,
     *,
     token: str | None = None,
     url: str | None = None,
@@ -200,9 +238,28 @@ async def afetch_mutation(
     return await asyncio.to_thread(_untyped(fetch_mutation), ref, args, token=token, url=url)
 
 
+@overload
 async def afetch_action(
-    ref: FunctionRef,
+    ref: TypedCall[CallArgs, ReturnT], *args: CallArgs.args, **kwargs: CallArgs.kwargs
+) -> ReturnT: ...
+@overload
+async def afetch_action(
+    ref: FunctionReference[NoArgs, ReturnT],
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> ReturnT: ...
+@overload
+async def afetch_action(
+    ref: str,
     args: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+) -> Any: ...
+async def afetch_action(  # type: ignore[misc]  # as fetch_action
+    ref: FunctionRef,
+    args: Any = None,
     *,
     token: str | None = None,
     url: str | None = None,

@@ -49,6 +49,11 @@ _TAG: Final = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _ELEMENT_ID: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,127}")
 _MAX_FRAGMENTS: Final = 500
 _IDS_KEY: Final = "flask_convex.live_ids"
+_MAX_SIGNED: Final = 1024
+"""Signatures one `Signing` remembers within a second, at most."""
+_MAX_DIGESTS: Final = 4096
+_DIGESTS: Final[dict[tuple[bytes, int], str]] = {}
+"""Value digests by the origin (`Outcome.origin`) of their values."""
 
 
 def _package_templates() -> Path:
@@ -224,9 +229,20 @@ def lazy_fragment(
 
 
 def outcome_hash(outcome: Outcome) -> str:
-    """A short digest of what a fragment shows, equal for equal values."""
+    """A short digest of what a fragment shows, equal for equal values.
+
+    A page shown again, or polled, usually reads an answer Convex gave before: the
+    digest of a value read from an answer already seen is remembered, not recomputed.
+    """
     if outcome.error is None:
-        return value_digest(outcome.raw)
+        if outcome.origin is None:
+            return value_digest(outcome.raw)
+        digest = _DIGESTS.get(outcome.origin)
+        if digest is None:
+            if len(_DIGESTS) >= _MAX_DIGESTS:
+                _DIGESTS.clear()
+            digest = _DIGESTS[outcome.origin] = value_digest(outcome.raw)
+        return digest
     text = f"!{type(outcome.error).__name__}:{outcome.error}"
     return blake2b(text.encode(), digest_size=12).hexdigest()
 
@@ -493,6 +509,9 @@ class Signing:
 
     `URLSafeTimedSerializer.dumps` and `loads` make a signer, and so derive its key,
     on every call; a page signs each of its fragments and a poll verifies them all.
+    A signature carries its second, so a value signed again within the same second
+    signs to the same text: `dumps` remembers this second's, and a reference shown
+    by many pages (or many times in one) is signed once a second.
     """
 
     def __init__(self, secret: str | bytes, salt: str) -> None:
@@ -500,9 +519,21 @@ class Signing:
         signer = self._serializer.make_signer()
         assert isinstance(signer, TimestampSigner)
         self._signer = signer
+        # One attribute, swapped whole, so that threads never mix two seconds.
+        self._this_second: tuple[int, dict[str, str]] = (0, {})
 
     def dumps(self, value: object) -> str:
-        return self._signer.sign(self._serializer.dump_payload(value)).decode()
+        now = self._signer.get_timestamp()
+        second, signed_now = self._this_second
+        if second != now or len(signed_now) >= _MAX_SIGNED:
+            signed_now = {}
+            self._this_second = (now, signed_now)
+        key = self._serializer.serializer.dumps(value)
+        signed = signed_now.get(key)
+        if signed is None:
+            payload = self._serializer.dump_payload(value)
+            signed = signed_now[key] = self._signer.sign(payload).decode()
+        return signed
 
     def loads(self, signed: str, max_age: int | None = None) -> Any:
         return self._serializer.load_payload(self._signer.unsign(signed, max_age=max_age))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import struct
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+
+NpxConvex = Callable[..., subprocess.CompletedProcess[str]]
+"""Runs `npx convex ARGS` against one deployment (the `npx_convex` fixture binds it)."""
 
 
 def call(

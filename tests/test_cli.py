@@ -330,3 +330,94 @@ def test_dev_prints_every_function_log_line_once(run_flask: Runner) -> None:
         "[CONVEX Q(logs:noisy)] [ERROR] 'error line' { a: 1 }",
     ]
     assert output.count("warn line") == 1, "printed by the deployment and by Python logging"
+
+
+def test_export_and_import_round_trip_a_snapshot(
+    admin_app: Flask, convex_deployment: LocalDeployment, tmp_path: Path
+) -> None:
+    runner = admin_app.test_cli_runner()
+    url = convex_deployment.url
+    call(url, "mutation", "counter:addNote", {"text": "exported"})
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    exported = runner.invoke(args=["convex", "export", "--path", str(folder)])
+    assert exported.exit_code == 0, exported.output
+    [snapshot] = folder.glob("snapshot_*.zip")
+    assert f"Downloaded snapshot export to {snapshot}" in exported.output
+    convex_deployment.reset()
+    imported = runner.invoke(args=["convex", "import", str(snapshot)])
+    assert imported.exit_code == 0, imported.output
+    assert "Added 1 documents." in imported.output
+    assert call(url, "query", "counter:notes")["value"] == ["exported"]
+
+
+def test_import_refuses_a_table_with_documents_and_asks_before_replacing(
+    admin_app: Flask, convex_deployment: LocalDeployment, tmp_path: Path
+) -> None:
+    runner = admin_app.test_cli_runner()
+    url = convex_deployment.url
+    call(url, "mutation", "counter:addNote", {"text": "mine"})
+    lines = tmp_path / "notes.jsonl"
+    lines.write_text('{"text": "new"}\n')
+    refused = runner.invoke(args=["convex", "import", str(lines), "--table", "notes"])
+    assert refused.exit_code == 1
+    assert "Table notes already exists" in refused.output
+    declined = runner.invoke(
+        args=["convex", "import", str(lines), "--table", "notes", "--replace"], input="n\n"
+    )
+    assert (declined.exit_code, "notes | 1      | 1 of 1 |" in declined.output) == (1, True)
+    assert call(url, "query", "counter:notes")["value"] == ["mine"]
+    replace = ["convex", "import", str(lines), "--table", "notes", "--replace", "--yes"]
+    assert runner.invoke(args=replace).exit_code == 0
+    appended = runner.invoke(args=["convex", "import", str(lines), "--table", "notes", "--append"])
+    assert 'Added 1 documents to table "notes".' in appended.output
+    assert call(url, "query", "counter:notes")["value"] == ["new", "new"]
+    missing = runner.invoke(args=["convex", "import", str(lines)])
+    assert (missing.exit_code, "--table is required" in missing.output) == (2, True)
+
+
+def test_dev_typecheck_prints_type_errors_and_keeps_the_last_good_build(
+    run_flask: Runner, app_dir: Path
+) -> None:
+    functions = app_dir / "convex"
+    functions.mkdir()
+    (functions / "tsconfig.json").write_text(
+        '{"compilerOptions": {"strict": true, "module": "ESNext", "moduleResolution": "Bundler",'
+        ' "target": "ESNext", "skipLibCheck": true}, "exclude": ["./_generated"]}'
+    )
+    source = functions / "greet.ts"
+
+    def save(expression: str) -> None:
+        source.write_text(
+            'import { query } from "./_generated/server";\n'
+            "export const hello = query({ args: {}, "
+            f"handler: async (): Promise<string> => {expression} }});\n"
+        )
+
+    save('"first"')
+    (app_dir / "cliapp.py").write_text(APP.format(functions=str(functions)))
+    port = str(free_port())
+    process = run_flask("convex", "dev", "--port", port, "--convex-port", "0", "--typecheck=enable")
+    url = read_until(process, CONVEX_LINE).group(1)
+    assert call(url, "query", "greet:hello")["value"] == "first"
+    save("1")
+    read_until(process, r"Build failed \(greet\.ts\); still serving the last good build:$")
+    read_until(process, r"^TypeScript typecheck via `tsc` failed\.$")
+    read_until(
+        process, r"^convex/greet\.ts\(2,\d+\): error TS2322: Type 'number' is not assignable"
+    )
+    assert call(url, "query", "greet:hello")["value"] == "first"
+    save('"fixed"')
+    read_until(process, r"^\d\d:\d\d:\d\d Reloaded Convex functions \(greet\.ts\) in \d+ ms$")
+    assert call(url, "query", "greet:hello")["value"] == "fixed"
+    ctrl_c(process)
+
+
+def test_dev_refuses_an_unknown_typecheck_mode(run_flask: Runner) -> None:
+    process = run_flask("convex", "dev", "--typecheck", "always")
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert (
+        "Invalid value for '--typecheck': 'always' is not one of 'enable', 'try', 'disable'"
+        in output
+    )

@@ -90,6 +90,22 @@ def test_success_decodes_the_value_and_keeps_the_raw_json(
     assert outcome.raw == raw
 
 
+def test_values_read_from_equal_answers_share_an_origin_and_others_do_not(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    def result(value: float) -> dict[str, Any]:
+        return {"status": "success", "value": value}
+
+    convex_api.post("/api/query").mock(
+        side_effect=[httpx.Response(200, json=result(n)) for n in (1.0, 1.0, 2.0)]
+    )
+    convex_api.post("/api/query_batch").respond(json={"results": [result(1.0), result(1.0)]})
+    first, again, other = (query(transport).origin for _ in range(3))
+    batch = transport.query_batch(URL, [("a:b", {}), ("a:c", {})], None)
+    assert first == again
+    assert len({first, other, batch[0].origin, batch[1].origin}) == 4
+
+
 def test_null_value_is_none(transport: Transport, convex_api: respx.MockRouter) -> None:
     answer(convex_api, httpx.Response(200, json={"status": "success", "value": None}))
     assert query(transport).unwrap() is None

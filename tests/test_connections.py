@@ -6,7 +6,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -160,3 +160,127 @@ def test_respx_fakes_the_pool(pool: ConnectionPool) -> None:
         route = router.post("/api/query").respond(json={"status": "success", "value": 7.0})
         assert query(pool, "http://convex.invalid") == 7.0
     assert route.called
+
+
+class Scripted:
+    """A raw TCP server answering each request with the next scripted bytes.
+
+    It closes the connection after an answer ending with b"<close>" (sent as is).
+    """
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = answers
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.answers:
+            connection, _ = self._listener.accept()
+            self.connections += 1
+            with connection:
+                while self.answers:
+                    if not connection.recv(65536):
+                        break
+                    answer = self.answers.pop(0)
+                    connection.sendall(answer)
+                    if answer.endswith(b"<close>"):
+                        break
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., Scripted]]:
+    servers: list[Scripted] = []
+
+    def start(*answers: bytes) -> Scripted:
+        servers.append(Scripted(list(answers)))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def answer(pool: ConnectionPool, url: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    response = pool.handle_request(httpcore.Request(b"POST", f"{url}/api/query", content=b"{}"))
+    return response.status, response.read(), response.headers
+
+
+def test_a_chunked_answer_is_read_whole_and_the_connection_kept(
+    scripted: Callable[..., Scripted], pool: ConnectionPool
+) -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n1A\r\n, a chunk of 26 bytes here\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    server = scripted(chunked, b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+    assert answer(pool, server.url) == (
+        200,
+        b"hello, a chunk of 26 bytes here",
+        [(b"Transfer-Encoding", b"chunked"), (b"X-A", b"1")],
+    )
+    assert answer(pool, server.url)[:2] == (201, b"ok")
+    assert server.connections == 1
+
+
+def test_informational_answers_are_skipped(
+    scripted: Callable[..., Scripted], pool: ConnectionPool
+) -> None:
+    server = scripted(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
+    assert answer(pool, server.url)[:2] == (200, b"x")
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
+        b"HTTP/1.1 200 OK\r\n\r\nx<close>",
+    ],
+    ids=["connection-close", "http-1.0", "until-close"],
+)
+def test_an_answer_that_ends_its_connection_is_read_and_the_next_call_reconnects(
+    scripted: Callable[..., Scripted], pool: ConnectionPool, closing: bytes
+) -> None:
+    server = scripted(closing, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ny")
+    assert answer(pool, server.url)[1] in (b"x", b"x<close>")
+    assert answer(pool, server.url)[1] == b"y"
+    assert server.connections == 2
+
+
+def test_an_http_1_0_keep_alive_answer_keeps_its_connection(
+    scripted: Callable[..., Scripted], pool: ConnectionPool
+) -> None:
+    keep = b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\nx"
+    server = scripted(keep, keep)
+    assert [answer(pool, server.url)[1] for _ in range(2)] == [b"x", b"x"]
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        b"ICY 200 OK\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n folded: header\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nshort<close>",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nX: " + b"y" * 65536 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n<close>",
+    ],
+)
+def test_a_malformed_answer_is_a_protocol_error(
+    scripted: Callable[..., Scripted], pool: ConnectionPool, broken: bytes
+) -> None:
+    server = scripted(broken)
+    with pytest.raises(httpx.RemoteProtocolError):
+        answer(pool, server.url)

@@ -33,8 +33,10 @@ from flask_convex import (
     LiveReferenceError,
     api,
     fetch_mutation,
+    live,
     preload_query,
 )
+from flask_convex.client import Outcome
 from flask_convex.live import SALT, LiveRef
 from flask_convex.local import SERVER_SOURCE
 
@@ -134,6 +136,43 @@ def test_a_tampered_or_expired_reference_is_refused(app: Flask, monkeypatch: Any
         app.config["CONVEX_LIVE_MAX_AGE"] = 5
         with pytest.raises(LiveReferenceError, match="expired"):
             LiveRef.load(old)
+
+
+def test_a_reference_is_signed_once_a_second_to_the_same_text(app: Flask, monkeypatch: Any) -> None:
+    clock = [1_800_000_000]
+    signatures: list[bytes] = []
+    sign = TimestampSigner.get_signature
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: clock[0])
+    monkeypatch.setattr(
+        TimestampSigner,
+        "get_signature",
+        lambda self, value: signatures.append(value) or sign(self, value),
+    )
+    ref = LiveRef("tasks:list", {"list": "home"}, "partials/tasks.html")
+    with app.test_request_context():
+        first = ref.sign()
+        assert [ref.sign() for _ in range(3)] == [first] * 3
+        other = LiveRef("tasks:list", {"list": "work"}, "partials/tasks.html").sign()
+        assert len(signatures) == 2
+        clock[0] += 1
+        later = ref.sign()
+        assert len({first, other, later}) == 3
+        assert LiveRef.load(first) == LiveRef.load(later) == ref
+    checked = URLSafeTimedSerializer(str(app.secret_key), salt=SALT)
+    assert checked.loads(later, return_timestamp=True)[1].timestamp() == clock[0]
+
+
+def test_a_value_read_from_an_answer_seen_before_is_not_digested_again(
+    monkeypatch: Any,
+) -> None:
+    digested: list[Any] = []
+    digest = live.value_digest
+    monkeypatch.setattr(live, "_DIGESTS", {})
+    monkeypatch.setattr(live, "value_digest", lambda raw: digested.append(raw) or digest(raw))
+    seen, other = Outcome(raw=[1.0], origin=(b"answer", 0)), Outcome(raw=[2.0], origin=(b"b", 0))
+    hashes = [live.outcome_hash(outcome) for outcome in (seen, seen, other, seen)]
+    assert hashes == [digest([1.0]), digest([1.0]), digest([2.0]), digest([1.0])]
+    assert digested == [[1.0], [2.0]]
 
 
 def test_references_need_a_secret_key(app: Flask) -> None:

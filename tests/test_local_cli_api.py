@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from _local import call
+from _local import NpxConvex, call
 
-from flask_convex.local import LocalDeployment, install_server
+from flask_convex.local import LocalDeployment
 
 pytestmark = pytest.mark.integration
-
-Convex = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
@@ -24,32 +21,8 @@ def deployment(convex_functions_dir: Path, tmp_path: Path) -> Iterator[LocalDepl
         yield running
 
 
-@pytest.fixture
-def npx_convex(tmp_path: Path) -> Callable[[LocalDeployment], Convex]:
-    """Runs `npx convex ARGS --url URL --admin-key KEY` from an app folder, offline."""
-    project = tmp_path / "app"
-    project.mkdir()
-    (project / "package.json").write_text(json.dumps({"dependencies": {"convex": "*"}}))
-    main = install_server() / "node_modules" / "convex" / "bin" / "main.js"
-
-    def bind(target: LocalDeployment) -> Convex:
-        def run(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                ["node", str(main), *args, "--url", target.url, "--admin-key", target.admin_key],
-                cwd=project,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-
-        return run
-
-    return bind
-
-
 def test_run_calls_any_function_as_admin(
-    deployment: LocalDeployment, npx_convex: Callable[[LocalDeployment], Convex]
+    deployment: LocalDeployment, npx_convex: Callable[[LocalDeployment], NpxConvex]
 ) -> None:
     convex = npx_convex(deployment)
     ran = convex("run", "counter:increment", '{"name": "cli", "by": 2}')
@@ -61,7 +34,7 @@ def test_run_calls_any_function_as_admin(
 
 def test_env_set_list_remove_persist_and_reach_functions(
     deployment: LocalDeployment,
-    npx_convex: Callable[[LocalDeployment], Convex],
+    npx_convex: Callable[[LocalDeployment], NpxConvex],
     convex_functions_dir: Path,
 ) -> None:
     convex = npx_convex(deployment)
@@ -89,7 +62,7 @@ def test_a_bad_env_name_is_refused(deployment: LocalDeployment) -> None:
 
 
 def test_data_lists_tables_and_documents(
-    deployment: LocalDeployment, npx_convex: Callable[[LocalDeployment], Convex]
+    deployment: LocalDeployment, npx_convex: Callable[[LocalDeployment], NpxConvex]
 ) -> None:
     call(deployment.url, "mutation", "counter:addNote", {"text": "first"})
     call(deployment.url, "mutation", "counter:addNote", {"text": "second"})

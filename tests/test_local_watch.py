@@ -169,3 +169,66 @@ def test_a_build_error_at_start_waits_for_the_fix(tmp_path: Path) -> None:
             lambda: call(deployment.url, "query", "greet:hello").get("value") == "fixed",
             "the fixed function",
         )
+
+
+TSCONFIG = """{
+  "compilerOptions": {
+    "strict": true,
+    "target": "ESNext",
+    "module": "ESNext",
+    "moduleResolution": "Bundler",
+    "skipLibCheck": true,
+    "noEmit": true
+  },
+  "exclude": ["./_generated"]
+}
+"""
+
+
+def typed_greeting(expression: str) -> str:
+    """A query on the generated builders that must return a string."""
+    return (
+        'import { query } from "./_generated/server";\n'
+        "export const hello = query({ args: {}, "
+        f"handler: async (): Promise<string> => {expression} }});\n"
+    )
+
+
+def test_a_type_error_on_reload_is_printed_and_the_last_good_build_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "convex"
+    folder.mkdir()
+    (folder / "tsconfig.json").write_text(TSCONFIG)
+    source = folder / "greet.ts"
+    source.write_text(typed_greeting('"first"'))
+    with LocalDeployment(folder, watch=True, codegen=True, typecheck="enable") as deployment:
+        watched = Watched(deployment, folder)
+        assert watched.answer() == "first"
+        source.write_text(typed_greeting("1"))
+        eventually(
+            lambda: any("convex/greet.ts(2," in line for line in deployment.output),
+            "the type error",
+        )
+        assert any(
+            "Build failed (greet.ts); still serving the last good build" in line
+            for line in deployment.output
+        )
+        assert any(
+            "error TS2322: Type 'number' is not assignable" in line for line in deployment.output
+        )
+        assert watched.answer() == "first"
+        source.write_text(typed_greeting('"fixed"'))
+        watched.wait_for("greet", "fixed")
+        eventually(lambda: watched.reloads() == ["greet.ts"], "one reload line")
+
+
+def test_try_skips_an_app_without_tsconfig_which_enable_refuses(tmp_path: Path) -> None:
+    folder = tmp_path / "convex"
+    folder.mkdir()
+    (folder / "greet.ts").write_text(typed_greeting("1"))
+    with LocalDeployment(folder, codegen=True, typecheck="try") as deployment:
+        assert call(deployment.url, "query", "greet:hello")["value"] == 1
+    with LocalDeployment(folder, watch=True, codegen=True, typecheck="enable") as deployment:
+        status = httpx.get(f"{deployment.url}/_flask_convex/status").json()
+        assert "Found no convex/tsconfig.json" in status["buildError"]

@@ -1,3 +1,4 @@
+import type { Auth } from "convex/server";
 import { ConvexError, v } from "convex/values";
 import { mutation, query, type MutationCtx } from "./_generated/server";
 import type { Id } from "./_generated/dataModel";
@@ -5,7 +6,7 @@ import type { Id } from "./_generated/dataModel";
 const MAX_TEXT_LENGTH = 500;
 
 /** The caller's tokenIdentifier, or undefined for anonymous callers. */
-async function callerOf(ctx: { auth: MutationCtx["auth"] }): Promise<string | undefined> {
+async function callerOf(ctx: { auth: Auth }): Promise<string | undefined> {
   const identity = await ctx.auth.getUserIdentity();
   return identity?.tokenIdentifier;
 }

@@ -23,11 +23,17 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any, Final, Literal, Self, get_args
 
 import httpx
 
-__all__ = ["LocalDeployment", "LocalDeploymentError", "PortInUseError", "install_server"]
+__all__ = [
+    "LocalDeployment",
+    "LocalDeploymentError",
+    "PortInUseError",
+    "TypecheckMode",
+    "install_server",
+]
 
 SERVER_SOURCE = Path(__file__).parent / "server"
 _READY = re.compile(r"ready at (http://\S+) \(HTTP actions at (http://\S+)\)")
@@ -37,6 +43,15 @@ _EXIT_PORT_IN_USE = 3  # main.mjs's EXIT_PORT_IN_USE
 
 DEFAULT_PORT = 3210
 """The port `python -m flask_convex.local` and `flask convex` serve on unless told otherwise."""
+
+TypecheckMode = Literal["enable", "try", "disable"]
+"""When `tsc --noEmit` checks the functions, as `npx convex dev --typecheck`.
+
+``enable`` fails without ``convex/tsconfig.json``; ``try`` skips such an app;
+either way a type error fails the build, so the last good one keeps serving.
+"""
+
+TYPECHECK_MODES: Final[tuple[TypecheckMode, ...]] = get_args(TypecheckMode)
 
 
 def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
@@ -54,17 +69,22 @@ def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
 
 
 def codegen(
-    functions_dir: str | os.PathLike[str], python_api: str | os.PathLike[str] | None
+    functions_dir: str | os.PathLike[str],
+    python_api: str | os.PathLike[str] | None,
+    typecheck: TypecheckMode = "try",
 ) -> str:
     """Writes ``functions_dir/_generated/`` and the typed Python module once; returns its report.
 
-    Raises LocalDeploymentError with the build error when the functions do not build.
+    Then type checks the functions as `typecheck` says. Raises
+    LocalDeploymentError with the build or type error when they fail.
     """
     command = [
         _require("node"),
         str(install_server() / "codegen-cli.mjs"),
         "--functions",
         str(functions_dir),
+        "--typecheck",
+        typecheck,
     ]
     if python_api is not None:
         command += ["--python-api", str(python_api)]
@@ -171,7 +191,8 @@ class LocalDeployment:
     <key>`` must carry (a random one when not given; resetting needs it too).
     ``echo`` copies the server's output to stderr. ``codegen`` writes
     ``functions_dir/_generated/`` before every build and ``python_api`` the
-    typed Python module after it, as ``flask convex codegen``.
+    typed Python module after it, as ``flask convex codegen``; ``typecheck``
+    then runs ``tsc`` on every build (see TypecheckMode).
     """
 
     def __init__(
@@ -189,6 +210,7 @@ class LocalDeployment:
         echo: bool = False,
         codegen: bool = False,
         python_api: str | os.PathLike[str] | None = None,
+        typecheck: TypecheckMode = "disable",
         startup_timeout: float = 60.0,
     ) -> None:
         self.functions_dir = Path(functions_dir).resolve()
@@ -203,6 +225,7 @@ class LocalDeployment:
         self.echo = echo
         self.codegen = codegen
         self.python_api = Path(python_api).resolve() if python_api is not None else None
+        self.typecheck: TypecheckMode = typecheck
         self.startup_timeout = startup_timeout
         self.output: collections.deque[str] = collections.deque(maxlen=_RECENT_OUTPUT_LINES)
         self._url: str | None = None
@@ -252,6 +275,8 @@ class LocalDeployment:
             command.append("--codegen")
         if self.python_api is not None:
             command += ["--python-api", str(self.python_api)]
+        if self.typecheck != "disable":
+            command += ["--typecheck", self.typecheck]
         if self.ping_interval is not None:
             command += ["--ping-interval-ms", str(int(self.ping_interval * 1000))]
         for key, value in self.env.items():

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `node codegen-cli.mjs --functions DIR [--python-api FILE]`: writes
-// `DIR/_generated/` and the typed Python module once, as `npx convex codegen`,
-// and prints one line per file written. Exits 1 with the build error.
+// `node codegen-cli.mjs --functions DIR [--python-api FILE] [--typecheck MODE]`:
+// writes `DIR/_generated/` and the typed Python module once, then type checks
+// (`try` by default), as `npx convex codegen`, and prints one line per file
+// written. Exits 1 with the build or type error.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -9,9 +10,14 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { buildFunctions } from "./build.mjs";
 import { generateTypeScript, writePythonModule } from "./codegen.mjs";
+import { typeCheck } from "./typecheck.mjs";
 
 const { values: options } = parseArgs({
-  options: { functions: { type: "string" }, "python-api": { type: "string" } },
+  options: {
+    functions: { type: "string" },
+    "python-api": { type: "string" },
+    typecheck: { type: "string", default: "try" },
+  },
 });
 if (!options.functions) {
   process.stderr.write("error: --functions DIR is required\n");
@@ -27,6 +33,7 @@ try {
     const file = path.resolve(options["python-api"]);
     if (writePythonModule(file, await buildFunctions(functionsDir, buildRoot, 1))) process.stdout.write(`Wrote ${file}\n`);
   }
+  await typeCheck(functionsDir, options.typecheck, path.join(buildRoot, "typecheck"));
 } catch (error) {
   process.stderr.write(`error: ${error.message ?? error}\n`);
   process.exitCode = 1;

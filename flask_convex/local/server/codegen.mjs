@@ -135,7 +135,7 @@ export function pythonModule(modules) {
     const fields = { ...table.documentType.value };
     types.doc(table.tableName, {
       _id: { fieldType: { type: "id", tableName: table.tableName }, optional: false },
-      _creationTime: { fieldType: { type: "float64" }, optional: false },
+      _creationTime: { fieldType: { type: "number" }, optional: false },
       ...fields,
     });
   }
@@ -242,8 +242,9 @@ class PythonTypes {
   type(validator, nameHint) {
     switch (validator.type) {
       case "string": return "str";
-      case "float64": return "float";
-      case "int64": return "ConvexInt64";
+      // As validators export them: `v.number()` is "number", `v.int64()` "bigint".
+      case "number": return "float";
+      case "bigint": return "ConvexInt64";
       case "boolean": return "bool";
       case "null": return "None";
       case "bytes": return "bytes";

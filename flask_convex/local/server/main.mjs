@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point: `node main.mjs --functions DIR [--port P] [--data FILE] [--watch]
-// [--env KEY=VALUE ...] [--codegen] [--python-api FILE]`, with the admin key (if any) in FLASK_CONVEX_ADMIN_KEY.
+// [--env KEY=VALUE ...] [--codegen] [--python-api FILE] [--typecheck enable|try|disable]`, with the admin key (if any) in FLASK_CONVEX_ADMIN_KEY.
 // Prints "Convex local deployment ready at <url>" once it serves; the Python
 // launcher waits for that line. Exits with EXIT_PORT_IN_USE, silently, when the
 // port is taken: the launcher names the option that changes it.
@@ -15,6 +15,7 @@ import { createSiteHandler } from "./httpActions.mjs";
 import { createStorageHandler, isStorageRoute } from "./storageRoutes.mjs";
 import { Runtime } from "./runtime.mjs";
 import { DataFile } from "./store.mjs";
+import { TYPECHECK_MODES } from "./typecheck.mjs";
 import { attachSync } from "./sync.mjs";
 import { sourceDigests, watchSources } from "./watch.mjs";
 
@@ -34,14 +35,21 @@ const { values: options } = parseArgs({
     "ping-interval-ms": { type: "string", default: "15000" },
     "max-body-bytes": { type: "string", default: String(16 * 1024 * 1024) },
     "max-upload-bytes": { type: "string", default: String(64 * 1024 * 1024) },
+    // An import's upload, and a ZIP's uncompressed contents (`npx convex import`).
+    "max-import-bytes": { type: "string", default: String(256 * 1024 * 1024) },
     "exit-with-stdin": { type: "boolean", default: false },
     codegen: { type: "boolean", default: false },
     "python-api": { type: "string" },
+    typecheck: { type: "string", default: "disable" },
   },
 });
 
 if (!options.functions) {
   process.stderr.write("error: --functions DIR is required\n");
+  process.exit(2);
+}
+if (!TYPECHECK_MODES.includes(options.typecheck)) {
+  process.stderr.write(`error: --typecheck must be one of ${TYPECHECK_MODES.join(", ")}\n`);
   process.exit(2);
 }
 
@@ -75,6 +83,8 @@ const runtime = new Runtime({
   secretFile,
   codegen: options.codegen,
   pythonApi: options["python-api"] ? path.resolve(options["python-api"]) : null,
+  maxImportBytes: Number(options["max-import-bytes"]),
+  typecheck: options.typecheck,
 });
 const maxBodyBytes = Number(options["max-body-bytes"]);
 

@@ -19,6 +19,7 @@ import { makeFunctionReference } from "convex/server";
 import { Authenticator, normalizeIssuer } from "./auth.mjs";
 import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { generateTypeScript, writePythonModule } from "./codegen.mjs";
+import { typeCheck } from "./typecheck.mjs";
 import { systemQuery } from "./cliApi.mjs";
 import { routedAt } from "./httpActions.mjs";
 import { printFunctionLogs } from "./logs.mjs";
@@ -30,6 +31,7 @@ import { Scheduler } from "./scheduler.mjs";
 import { BlobStore, UploadTokens, deletedBlobs, storageSyscalls, uploadSecret } from "./storage.mjs";
 import { overrideSyscalls } from "./syscalls.mjs";
 import { rememberResponse } from "./store.mjs";
+import { Transfers } from "./transfers.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
 /** How far back `queryAt` can read; the HTTP API promises at least 30 s. */
@@ -62,9 +64,21 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 export class Runtime {
   #latestTs = 0n;
 
-  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null, secretFile = null, codegen = false, pythonApi = null }) {
+  constructor({
+    functionsDir,
+    buildRoot,
+    dataFile,
+    adminKey,
+    storageDir = null,
+    secretFile = null,
+    codegen = false,
+    pythonApi = null,
+    maxImportBytes,
+    typecheck = "disable",
+  }) {
     this.functionsDir = path.resolve(functionsDir);
     this.codegen = codegen;
+    this.typecheck = typecheck;
     this.pythonApi = pythonApi;
     this.buildRoot = buildRoot;
     this.dataFile = dataFile;
@@ -72,6 +86,8 @@ export class Runtime {
     this.blobs = new BlobStore(storageDir);
     this.secretFile = secretFile;
     this.uploadTokens = null; // read from `secretFile` by `start()`, once the data file is ours
+    /** Snapshot imports and exports (`npx convex import/export`). */
+    this.transfers = new Transfers(this, { maxImportBytes });
     /** The deployment's own URL, for the storage URLs functions hand out; set once it listens. */
     this.cloudUrl = null;
     /** The origin of HTTP actions, for the `request.url` they see; set once it listens. */
@@ -157,6 +173,8 @@ export class Runtime {
     const modules = await buildFunctions(this.functionsDir, this.buildRoot, buildId);
     removeOldBuilds(this.buildRoot, buildId);
     if (this.pythonApi !== null) writePythonModule(this.pythonApi, modules);
+    // Last, as `npx convex dev`: it checks the functions against the fresh `_generated/`.
+    await typeCheck(this.functionsDir, this.typecheck, path.join(this.buildRoot, "typecheck"));
     return {
       modules,
       schema: modules.get("schema")?.default,
@@ -479,7 +497,7 @@ export class Runtime {
     const documents = snapshot?.documents ?? this.current;
     // The deployment's own URLs are built in, as on the backend: `env list` does not show them.
     const { CONVEX_CLOUD_URL, CONVEX_SITE_URL, ...env } = process.env;
-    return query({ documents, env, modules: this.modules, schema: this.db._schema }, args);
+    return query({ documents, env, modules: this.modules, schema: this.db._schema, transfers: this.transfers }, args);
   }
 
   resolve(fn, kind, admin) {
