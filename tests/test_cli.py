@@ -372,6 +372,11 @@ def test_import_refuses_a_table_with_documents_and_asks_before_replacing(
     appended = runner.invoke(args=["convex", "import", str(lines), "--table", "notes", "--append"])
     assert 'Added 1 documents to table "notes".' in appended.output
     assert call(url, "query", "counter:notes")["value"] == ["new", "new"]
+    call(url, "mutation", "counter:increment", {"name": "other"})
+    replace_all = ["convex", "import", str(lines), "--table", "notes", "--replace-all", "--yes"]
+    assert runner.invoke(args=replace_all).exit_code == 0
+    assert call(url, "query", "counter:get", {"name": "other"})["value"] == 0
+    assert call(url, "query", "counter:notes")["value"] == ["new"]
     missing = runner.invoke(args=["convex", "import", str(lines)])
     assert (missing.exit_code, "--table is required" in missing.output) == (2, True)
 

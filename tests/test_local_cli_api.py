@@ -67,7 +67,7 @@ def test_data_lists_tables_and_documents(
     call(deployment.url, "mutation", "counter:addNote", {"text": "first"})
     call(deployment.url, "mutation", "counter:addNote", {"text": "second"})
     convex = npx_convex(deployment)
-    assert convex("data").stdout.split() == ["articles", "counters", "notes"]
+    assert convex("data").stdout.split() == ["articles", "contacts", "counters", "notes"]
     listed = convex("data", "notes", "--format", "jsonl")
     assert [json.loads(line)["text"] for line in listed.stdout.splitlines()] == ["second", "first"]
 

@@ -113,6 +113,20 @@ def test_jsonl_json_and_csv_files_import_into_a_table(
     ]
 
 
+def test_empty_csv_cells_of_optional_fields_are_left_out(
+    convex_deployment: LocalDeployment, convex_reset: None, npx_convex: Bind, tmp_path: Path
+) -> None:
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("name,email,age\nAda,,36\nAlan,alan@example.com,\n")
+    imported = npx_convex(convex_deployment)("import", "--table", "contacts", str(contacts))
+    assert imported.returncode == 0, imported.stderr
+    fields = [
+        {key: value for key, value in row.items() if not key.startswith("_")}
+        for row in rows(convex_deployment, "contacts")
+    ]
+    assert fields == [{"name": "Ada", "age": 36.0}, {"name": "Alan", "email": "alan@example.com"}]
+
+
 def test_a_table_with_documents_is_refused_unless_appending_or_replacing(
     convex_deployment: LocalDeployment, convex_reset: None, npx_convex: Bind, tmp_path: Path
 ) -> None:

@@ -53,16 +53,17 @@ export function checkTableName(name) {
  * Parses an uploaded file: `{tables, files}`, where `tables` maps each user
  * table to its rows (Convex objects, system fields included) and `files`, for
  * a ZIP with `_storage`, maps storage ids to `{bytes, metadata}`; null otherwise.
- * `maxBytes` bounds a ZIP's uncompressed contents.
+ * `maxBytes` bounds a ZIP's uncompressed contents; `schema` (a defineSchema
+ * result, or undefined) says which CSV cells may be left out.
  */
-export function parseImport(bytes, { format, table, maxBytes }) {
+export function parseImport(bytes, { format, table, maxBytes, schema }) {
   switch (format) {
     case "jsonLines":
       return single(table, jsonLines(utf8(bytes), inferred));
     case "jsonArray":
       return single(table, jsonArray(bytes));
     case "csv":
-      return single(table, csvRows(utf8(bytes)));
+      return single(table, csvRows(utf8(bytes), optionalFields(schema, table)));
     case "zip":
       return zipSnapshot(bytes, maxBytes);
     default:
@@ -114,7 +115,16 @@ function jsonArray(bytes) {
   return array.map((json, index) => document(json, index + 1, inferred.value));
 }
 
-function csvRows(text) {
+/** The top-level fields `schema` declares optional in `table`'s documents. */
+function optionalFields(schema, table) {
+  const exported = schema === undefined ? { tables: [] } : JSON.parse(schema.export());
+  const type = exported.tables.find(({ tableName }) => tableName === table)?.documentType;
+  if (type?.type !== "object") return new Set();
+  return new Set(Object.entries(type.value).filter(([, { optional }]) => optional).map(([field]) => field));
+}
+
+/** The rows of CSV `text`; an empty cell of an `optional` field leaves the field out, as on the backend. */
+function csvRows(text, optional) {
   let records;
   try {
     records = parseCsv(text, { relax_column_count: true, skip_empty_lines: true, info: true });
@@ -134,7 +144,8 @@ function csvRows(text) {
       throw new ImportError(`CSV row ${info.lines} doesn't have all of the fields in the header`);
     }
     // As on the backend, a cell is a float when it parses as one, else a string.
-    const object = Object.fromEntries(fields.map((name, i) => [name, CSV_FLOAT.test(record[i]) ? Number(csvFloat(record[i])) : record[i]]));
+    const cells = fields.map((name, i) => [name, CSV_FLOAT.test(record[i]) ? Number(csvFloat(record[i])) : record[i]]);
+    const object = Object.fromEntries(cells.filter(([name, value]) => value !== "" || !optional.has(name)));
     return document(object, index + 1, (value) => value);
   });
 }
@@ -224,7 +235,7 @@ function zipSnapshot(bytes, maxBytes) {
       const rows = () => inFile(name, () => jsonLines(utf8(entries[name]), uniformTables.has(table) ? uniform : inferred));
       if (table === TABLES) {
         for (const { name: listed } of rows()) {
-          checkTableName(listed);
+          inFile(name, () => checkTableName(listed));
           if (!tables.has(listed)) tables.set(listed, []);
         }
       } else if (table === STORAGE) {

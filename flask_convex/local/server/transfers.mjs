@@ -107,7 +107,8 @@ export class Transfers {
     this.importList.set(id, entry);
     if (this.importList.size > MAX_IMPORT_RECORDS) this.importList.delete(this.importList.keys().next().value);
     this.#settle(entry, () => {
-      entry.parsed = parseImport(bytes, { format, table: tableName, maxBytes: this.maxImportBytes });
+      const schema = this.runtime.modules.get("schema")?.default;
+      entry.parsed = parseImport(bytes, { format, table: tableName, maxBytes: this.maxImportBytes, schema });
       const { message, requireManualConfirmation } = summarize(entry.parsed, this.runtime.current, mode);
       return { state: "waiting_for_confirmation", message_to_confirm: message, require_manual_confirmation: requireManualConfirmation };
     });
