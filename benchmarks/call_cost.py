@@ -176,7 +176,9 @@ def profile(run: Request, seconds: float) -> Counter[str]:
         shares: Counter[str] = Counter()
         for line in output.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            shares[library_of(stack.split(";")[-1])] += int(count)
+            # --nonblocking reads a running process: now and then a sample is garbage.
+            if count.isdigit():
+                shares[library_of(stack.split(";")[-1])] += int(count)
     return shares
 
 
