@@ -1,13 +1,23 @@
-"""A WSGI app on a real HTTP server in a thread: for benchmarks, and tests needing real HTTP."""
+"""A WSGI app on a real HTTP server: in a thread (for tests and benchmarks), or under gunicorn."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository root, where gunicorn imports apps from."""
 
 
 @contextmanager
@@ -22,3 +32,40 @@ def serve(app: Callable[..., Any]) -> Iterator[str]:
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+@contextmanager
+def gunicorn(
+    app: str,
+    env: Mapping[str, str],
+    *,
+    workers: int,
+    worker_class: str,
+    threads: int,
+    ready_path: str = "/",
+) -> Iterator[str]:
+    """Serve `app` ("module:factory()") with gunicorn in its own process, as in production.
+
+    `env` is added to the environment; yields the base URL once `ready_path` answers.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class]
+    command += ["--threads", str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+    child = subprocess.Popen([*command, app], cwd=ROOT, env={**os.environ, **env})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}{ready_path}").raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or child.poll() is not None:
+                    raise SystemExit("gunicorn did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        child.terminate()
+        child.wait(timeout=10)

@@ -22,14 +22,9 @@ import os
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,6 +36,7 @@ from example import app as example_app
 from flask_convex import api, preload_query
 
 from ._stub import stub_thread
+from ._wsgi import ROOT, gunicorn
 
 TASKS = [
     {
@@ -52,7 +48,6 @@ TASKS = [
     }
     for n in range(20)
 ]
-ROOT = Path(__file__).resolve().parent.parent
 LIVE_CALL = '{{ live(tasks, "partials/tasks.html") }}'
 PLAIN_CALL = '<div>{% with value = tasks %}{% include "partials/tasks.html" %}{% endwith %}</div>'
 CONNECTIONS = 16
@@ -88,37 +83,6 @@ def create_app() -> Flask:
 
     app.register_blueprint(twins)
     return app
-
-
-@contextmanager
-def gunicorn(convex_url: str, workers: int, worker_class: str, threads: int) -> Iterator[str]:
-    """Serve create_app() with gunicorn; yields the base URL once it answers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", worker_class]
-    command += ["--threads", str(threads)]
-    command += ["-b", f"127.0.0.1:{port}"]
-    child = subprocess.Popen(
-        [*command, "--log-level", "warning", "benchmarks.live_page:create_app()"],
-        cwd=ROOT,
-        env={**os.environ, "CONVEX_URL": convex_url},
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/bare").raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or child.poll() is not None:
-                    raise SystemExit("gunicorn did not start") from None
-                time.sleep(0.2)
-        yield base
-    finally:
-        child.terminate()
-        child.wait(timeout=10)
 
 
 def wrk_scripts(base: str) -> tuple[str, str]:
@@ -188,7 +152,14 @@ def main() -> None:
         # On a thread of this process, which otherwise only waits for wrk: its CPU
         # time is the stub's.
         stub_thread(options.delay, json.dumps(TASKS).encode()) as (_, convex_url),
-        gunicorn(convex_url, options.workers, options.worker_class, options.threads) as base,
+        gunicorn(
+            "benchmarks.live_page:create_app()",
+            {"CONVEX_URL": convex_url},
+            workers=options.workers,
+            worker_class=options.worker_class,
+            threads=options.threads,
+            ready_path="/bare",
+        ) as base,
         tempfile.TemporaryDirectory() as tmp,
     ):
         page_script, poll_script = Path(tmp, "page.lua"), Path(tmp, "poll.lua")

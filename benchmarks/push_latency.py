@@ -2,30 +2,33 @@
 
 Run `python -m benchmarks.push_latency [--mutations N] [--idle SECONDS]` from the
 repository root. It starts a local deployment of `example/convex/`, serves the example
-app twice on loopback (CONVEX_LIVE_PUSH on, and off: polling every 2 s) and drives
+app twice with gunicorn on loopback (CONVEX_LIVE_PUSH on, and off: polling every 2 s) and drives
 Debian's headless Chromium. Each mutation is sent to Convex's HTTP API from this
 process; the page records when its list changed (a MutationObserver, on the same
 clock). Between mutations it waits a random part of the poll interval, so polls are
 caught at every phase. It prints, for push and for polling: the latency from a
 mutation to the DOM change (median, p95; targets for push: median <= 50 ms, p95 <=
 100 ms), the Flask requests per minute of one idle page (target for push: 0), and
-how long until 10 pages open on one list all show a change.
+how long until 10 pages open on one list all show a change; and how much of push's
+latency is its re-render request to the Flask app.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import tempfile
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 from joserfc.jwk import RSAKey
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
-from benchmarks._wsgi import serve
+from benchmarks._wsgi import gunicorn
 from example import FUNCTIONS_DIR
 from example.app import create_app
 from flask_convex import current_issuer
@@ -48,12 +51,17 @@ new MutationObserver(() => {
 """
 
 
-def add_task(convex_url: str, text: str) -> float:
-    """Create a task through Convex's HTTP API; returns when it was sent, in ms since the epoch."""
-    sent = time.time() * 1000
+def add_task(convex: httpx.Client, text: str) -> tuple[float, float]:
+    """Create a task through Convex's HTTP API: when it was sent and when it was answered
+    (committed), in ms since the epoch.
+
+    The client is made once and kept: making one costs tens of milliseconds, which
+    would be counted as latency.
+    """
     body = {"path": "tasks:create", "args": {"list": "default", "text": text}, "format": "json"}
-    httpx.post(f"{convex_url}/api/mutation", json=body).raise_for_status()
-    return sent
+    sent = time.time() * 1000
+    convex.post("/api/mutation", json=body).raise_for_status()
+    return sent, time.time() * 1000
 
 
 def wait_a_random_phase() -> None:
@@ -76,17 +84,31 @@ def open_page(browser: Browser, url: str) -> Page:
     return page
 
 
-def latencies(browser: Browser, url: str, convex_url: str, mutations: int) -> list[float]:
+RENDER_REQUESTS = """
+performance.getEntriesByType("resource")
+  .filter((entry) => entry.name.includes("/_convex/render"))
+  .map((entry) => entry.duration)
+"""
+
+
+def latencies(
+    browser: Browser, url: str, convex: httpx.Client, mutations: int
+) -> dict[str, list[float]]:
+    """Mutation-to-DOM latencies, with two of their parts: the mutation's commit (until
+    Convex answered it) and the re-render requests a push made to the Flask app."""
     page = open_page(browser, url)
     count = page.locator(".task").count()
-    measured = []
+    parts: dict[str, list[float]] = {"latency": [], "commit": [], "re-render": []}
     for n in range(mutations):
         wait_a_random_phase()
-        sent = add_task(convex_url, f"Latency {n}")
+        page.evaluate("performance.clearResourceTimings()")
+        sent, committed = add_task(convex, f"Latency {n}")
         count += 1
-        measured.append(shown_at(page, count) - sent)
+        parts["latency"].append(shown_at(page, count) - sent)
+        parts["commit"].append(committed - sent)
+        parts["re-render"] += page.evaluate(RENDER_REQUESTS)
     page.context.close()
-    return measured
+    return parts
 
 
 def idle_requests_per_minute(browser: Browser, url: str, seconds: float) -> float:
@@ -104,11 +126,11 @@ def idle_requests_per_minute(browser: Browser, url: str, seconds: float) -> floa
     return len(sent) * 60 / seconds
 
 
-def fan_out(browser: Browser, url: str, convex_url: str) -> float:
+def fan_out(browser: Browser, url: str, convex: httpx.Client) -> float:
     pages = [open_page(browser, url) for _ in range(PAGES)]
     count = pages[0].locator(".task").count() + 1
     wait_a_random_phase()
-    sent = add_task(convex_url, "Fan out")
+    sent, _ = add_task(convex, "Fan out")
     slowest = max(shown_at(page, count) for page in pages) - sent
     for page in pages:
         page.context.close()
@@ -132,31 +154,37 @@ def main() -> None:
         tempfile.TemporaryDirectory() as data,
         LocalDeployment(FUNCTIONS_DIR, data_file=Path(data) / "data.jsonl", env=env) as convex,
     ):
-        apps = {
-            mode: create_app(
-                {
-                    **config,
-                    "CONVEX_URL": convex.url,
-                    "CONVEX_POLL_INTERVAL": POLL_INTERVAL,
-                    "CONVEX_LIVE_PUSH": mode == "push",
-                }
+
+        def app(mode: str) -> AbstractContextManager[str]:
+            settings = {
+                **config,
+                "CONVEX_URL": convex.url,
+                "CONVEX_POLL_INTERVAL": POLL_INTERVAL,
+                "CONVEX_LIVE_PUSH": mode == "push",
+            }
+            env = {f"FLASK_{name}": json.dumps(value) for name, value in settings.items()}
+            # As the README advises for production, in processes of its own.
+            return gunicorn(
+                "example.app:create_app()", env, workers=2, worker_class="gthread", threads=8
             )
-            for mode in ("push", "poll")
-        }
+
         with (
-            serve(apps["push"]) as push_url,
-            serve(apps["poll"]) as poll_url,
+            app("push") as push_url,
+            app("poll") as poll_url,
             sync_playwright() as playwright,
+            httpx.Client(base_url=convex.url) as api,
         ):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             results = {}
             for mode, url in (("push", push_url), ("poll", poll_url)):
-                measured = latencies(browser, url, convex.url, options.mutations)
+                parts = latencies(browser, url, api, options.mutations)
+                if mode == "push":
+                    push_parts = parts
                 results[mode] = (
-                    statistics.median(measured),
-                    p95(measured),
+                    statistics.median(parts["latency"]),
+                    p95(parts["latency"]),
                     idle_requests_per_minute(browser, url, options.idle),
-                    fan_out(browser, url, convex.url),
+                    fan_out(browser, url, api),
                 )
             browser.close()
     print(f"{options.mutations} mutations each, poll interval {POLL_INTERVAL:g} s")
@@ -165,6 +193,12 @@ def main() -> None:
         print(f"{mode:8}{median:>8.0f}ms{high:>8.0f}ms{idle:>14.1f}{fan:>10.0f}ms")
     push, poll = results["push"], results["poll"]
     print(f"push/poll median latency: {push[0] / poll[0]:.3f}x, p95: {push[1] / poll[1]:.3f}x")
+    for part in ("commit", "re-render"):
+        values = push_parts[part]
+        print(
+            f"  push's {part}: median {statistics.median(values):.0f} ms, "
+            f"p95 {p95(values):.0f} ms ({len(values)})"
+        )
 
 
 if __name__ == "__main__":

@@ -9,18 +9,22 @@
 
 Data of the local deployment lives in ``<app.instance_path>/convex-local.jsonl``;
 while it runs, ``convex-local.json`` beside it (readable by this user only) holds its
-URL and admin key for ``flask convex run``, ``env`` and ``reset``. Those act on
-``CONVEX_URL`` instead when it is set, with the admin key ``CONVEX_ADMIN_KEY``.
+URL and admin key for ``flask convex run``, ``env``, ``import``, ``export`` and
+``reset`` and ``logs``. Those act on ``CONVEX_URL`` instead when it is set, with the admin key
+``CONVEX_ADMIN_KEY``; ``import`` and ``export`` speak the same endpoints as
+``npx convex import/export``, so they work against a cloud deployment too.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,6 +326,14 @@ def _record_target(path: Path, url: str, admin_key: str) -> None:
         json.dump({"url": url, "adminKey": admin_key}, file)
 
 
+class _AdminError(click.ClickException):
+    """An admin request that failed: unreachable (`status` None) or answered `status`."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class _Target:
     """A deployment the admin commands act on, with its admin key."""
@@ -330,25 +342,28 @@ class _Target:
     admin_key: str
     local: bool
 
-    def post(self, route: str, payload: dict[str, Any]) -> Any:
+    def post(self, route: str, payload: dict[str, Any], **params: str) -> Any:
+        """POSTs JSON `payload` to `route`; the JSON answer, which must be a 200."""
+        return self.request("POST", route, json=payload, params=params).json()
+
+    def request(self, method: str, route: str, **kwargs: Any) -> httpx.Response:
+        """Sends an admin request (httpx arguments in `kwargs`); a non-200 answer exits 1."""
+        headers = {"Authorization": f"Convex {self.admin_key}", **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", _ADMIN_TIMEOUT)
         try:
-            response = httpx.post(
-                f"{self.url}{route}",
-                json=payload,
-                headers={"Authorization": f"Convex {self.admin_key}"},
-                timeout=_ADMIN_TIMEOUT,
-            )
+            response = httpx.request(method, f"{self.url}{route}", headers=headers, **kwargs)
         except httpx.HTTPError as error:
-            raise click.ClickException(
-                f"Cannot reach the deployment at {self.url}: {error}"
-            ) from error
+            raise _AdminError(f"Cannot reach the deployment at {self.url}: {error}") from error
         if response.status_code != 200:
             try:
                 message = response.json().get("message", response.text)
             except ValueError:
                 message = response.text
-            raise click.ClickException(f"{self.url}{route}: HTTP {response.status_code}: {message}")
-        return response.json()
+            raise _AdminError(
+                f"{self.url}{route}: HTTP {response.status_code}: {message}",
+                status=response.status_code,
+            )
+        return response
 
     def call(self, route: str, path: str, args: dict[str, Any]) -> Any:
         """The value of a function, printing its logs to stderr; a function error exits 1."""
@@ -446,3 +461,204 @@ def reset_command() -> None:
         )
     target.post("/_flask_convex/reset", {})
     click.echo("Deleted every document")
+
+
+_IMPORT_FORMATS: Final = {".csv": "csv", ".jsonl": "jsonLines", ".json": "jsonArray", ".zip": "zip"}
+_IMPORT_QUERY = "_system/cli/queryImport"
+_EXPORT_QUERY = "_system/cli/exports:getLatest"
+# The convex CLI's part size: the backend takes an upload in parts.
+_IMPORT_PART_BYTES = 5 * 1024 * 1024
+_POLL_SECONDS = 0.5
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@convex_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--table", help="The table to import into (not for a .zip snapshot).")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(sorted(set(_IMPORT_FORMATS.values()))),
+    help="The format of PATH (default: from its extension: .csv, .jsonl, .json, .zip).",
+)
+@click.option("--append", "mode", flag_value="append", help="Add to existing documents.")
+@click.option(
+    "--replace", "mode", flag_value="replace", help="Replace the documents of the imported tables."
+)
+@click.option(
+    "--replace-all", "mode", flag_value="replaceAll", help="Replace every table's documents."
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting documents.")
+@with_appcontext
+def import_command(
+    path: Path, table: str | None, file_format: str | None, mode: str | None, yes: bool
+) -> None:
+    """Import PATH as `npx convex import` does: into an empty table unless --append/--replace."""
+    file_format = file_format or _IMPORT_FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise click.BadParameter(
+            "no format inferred from the extension: give --format", param_hint="PATH"
+        )
+    if (table is None) != (file_format == "zip"):
+        raise click.UsageError(
+            "--table is not allowed for a .zip snapshot"
+            if table
+            else f"--table is required for format {file_format}"
+        )
+    target = _target(current_app)
+    import_id = target.post(
+        "/api/import/finish_upload",
+        {
+            "import": {"tableName": table, "format": file_format, "mode": mode or "requireEmpty"},
+            **_upload(target, path),
+        },
+    )["importId"]
+    into = f' to table "{table}"' if table else ""
+    state = _settled_import(target, import_id)
+    if state["state"] == "waiting_for_confirmation":
+        click.echo(state["message_to_confirm"])
+        if state["require_manual_confirmation"] and not yes:
+            click.confirm("Perform import?", default=True, abort=True)
+        target.post("/api/perform_import", {"importId": import_id})
+        state = _settled_import(target, import_id)
+    if state["state"] != "completed":
+        raise click.ClickException(
+            f'Importing data from "{path}"{into} failed\n\n{state["error_message"]}'
+        )
+    click.echo(f"Added {state['num_rows_written']} documents{into}.")
+
+
+def _upload(target: _Target, path: Path) -> dict[str, Any]:
+    """Uploads `path` in parts; the `uploadToken` and `partTokens` that finish the upload."""
+    token = target.post("/api/import/start_upload", {})["uploadToken"]
+    parts: list[str] = []
+    with path.open("rb") as file:
+        while chunk := file.read(_IMPORT_PART_BYTES):
+            if not parts and chunk.startswith(_UTF8_BOM):
+                chunk = chunk[len(_UTF8_BOM) :]
+            part = target.request(
+                "POST",
+                "/api/import/upload_part",
+                params={"uploadToken": token, "partNumber": str(len(parts) + 1)},
+                content=chunk,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            parts.append(part.json())
+    return {"uploadToken": token, "partTokens": parts}
+
+
+def _settled_import(target: _Target, import_id: str) -> dict[str, Any]:
+    """The import's state once it waits for confirmation, completed or failed."""
+    while True:
+        state: dict[str, Any] = target.call("/api/query", _IMPORT_QUERY, {"importId": import_id})[
+            "state"
+        ]
+        if state["state"] in ("waiting_for_confirmation", "completed", "failed"):
+            return state
+        time.sleep(_POLL_SECONDS)
+
+
+@convex_cli.command("export")
+@click.option(
+    "--path",
+    "destination",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The ZIP file to write, or a directory to write snapshot_<ts>.zip in.",
+)
+@click.option("--include-file-storage", is_flag=True, help="Include the stored files.")
+@with_appcontext
+def export_command(destination: Path, include_file_storage: bool) -> None:
+    """Export every table (and stored files) to a ZIP snapshot, as `npx convex export`."""
+    if destination.exists() and not destination.is_dir():
+        raise click.ClickException(f"{destination} already exists")
+    target = _target(current_app)
+    target.post("/api/export/request/zip", {}, includeStorage=str(include_file_storage).lower())
+    while (state := target.call("/api/query", _EXPORT_QUERY, {}))["state"] not in (
+        "completed",
+        "failed",
+    ):
+        time.sleep(_POLL_SECONDS)
+    if state["state"] == "failed":
+        raise click.ClickException(f"Export failed: {state.get('failure_reason', '')}")
+    ts = state["start_ts"]
+    click.echo(f"Created snapshot export at timestamp {ts}")
+    if destination.is_dir():
+        destination = destination / f"snapshot_{ts}.zip"
+    destination.write_bytes(target.request("GET", f"/api/export/zip/{ts}").content)
+    click.echo(f"Downloaded snapshot export to {destination}")
+
+
+# The deployment holds a poll with nothing new for 60 s; a little longer is not a hang.
+_LOGS_TIMEOUT = 75.0
+_LOGS_MAX_BACKOFF = 16.0
+_LOGS_QUIET_FAILURES = 5
+_UDF_LETTERS = {"Query": "Q", "Mutation": "M", "Action": "A", "HttpAction": "H"}
+
+
+@convex_cli.command("logs")
+@click.option(
+    "--history",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Show this many of the most recent executions first (default: only new ones).",
+)
+@click.option("--success", is_flag=True, help="Also print a line for each successful execution.")
+@click.option("--jsonl", is_flag=True, help="Print each execution as the JSON the deployment sent.")
+@with_appcontext
+def logs_command(history: int, success: bool, jsonl: bool) -> None:
+    """Stream the deployment's function logs, as `npx convex logs`, until interrupted."""
+    target = _target(current_app)
+    click.echo(f"Watching logs of {target.url}...", err=True)
+    cursor: float = 0
+    failures = 0
+    first = True
+    while True:
+        try:
+            answer = target.request(
+                "GET",
+                "/api/stream_function_logs",
+                params={"cursor": repr(cursor)},
+                timeout=_LOGS_TIMEOUT,
+            ).json()
+        except _AdminError as error:
+            if error.status is not None and error.status < 500:
+                raise  # a refused key or request: retrying cannot help
+            failures += 1
+            backoff = min(0.5 * 2**failures, _LOGS_MAX_BACKOFF)
+            if failures > _LOGS_QUIET_FAILURES:
+                click.echo(
+                    f"Failed to fetch logs ({error.message}); retrying in {backoff:g} s", err=True
+                )
+            time.sleep(backoff)
+            continue
+        failures = 0
+        cursor = answer["newCursor"]
+        entries: list[dict[str, Any]] = answer["entries"]
+        if first:
+            first = False
+            entries = entries[len(entries) - history :] if history else []
+        for entry in entries:
+            for line in _log_lines(entry, success=success, jsonl=jsonl):
+                click.echo(line)
+
+
+def _log_lines(entry: dict[str, Any], *, success: bool, jsonl: bool) -> list[str]:
+    """The lines `npx convex logs` prints for one execution of the stream."""
+    if jsonl:
+        return [json.dumps(entry)]
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["timestamp"]))
+    prefix = f"{when} [CONVEX {_UDF_LETTERS.get(entry['udfType'], '?')}({entry['identifier']})]"
+    lines = [f"{prefix} {_log_line_text(line)}" for line in entry.get("logLines") or []]
+    if entry.get("error"):
+        lines.append(f"{prefix} {entry['error']}")
+    elif success and entry.get("kind") == "Completion":
+        lines.append(f"{prefix} Function executed in {math.ceil(entry['executionTime'] * 1000)} ms")
+    return lines
+
+
+def _log_line_text(line: str | dict[str, Any]) -> str:
+    """A log line as text: the deployment sends "[LEVEL] text", or structured lines."""
+    if isinstance(line, str):
+        return line
+    return f"[{line['level']}] {' '.join(line['messages'])}"

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import base64
+import re
 import struct
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from flask_convex.local import LocalDeployment, install_server
+
+NpxConvex = Callable[..., subprocess.CompletedProcess[str]]
+"""Runs `npx convex ARGS` against one deployment (the `npx_convex` fixture binds it)."""
+
+
+def npx_convex_argv(target: LocalDeployment, *args: str) -> list[str]:
+    """The command line of `npx convex ARGS --url URL --admin-key KEY`, with the pinned CLI."""
+    main = install_server() / "node_modules" / "convex" / "bin" / "main.js"
+    return ["node", str(main), *args, "--url", target.url, "--admin-key", target.admin_key]
 
 
 def call(
@@ -45,3 +60,31 @@ def eventually(check: Callable[[], bool], what: str = "the condition", timeout: 
     while not check():
         assert time.monotonic() < deadline, f"not seen in {timeout} s: {what}"
         time.sleep(0.05)
+
+
+def streamed_until(
+    command: list[str],
+    call_again: Callable[[], Any],
+    *patterns: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Runs a log-streaming command, calling `call_again()` until its output has every pattern.
+
+    Calls repeat because the stream's first answer, which shows no history, may swallow one.
+    """
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        assert process.stdout is not None
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True).start()
+        deadline = time.monotonic() + 30
+        try:
+            while not all(re.search(pattern, "".join(lines)) for pattern in patterns):
+                assert time.monotonic() < deadline, "".join(lines)
+                call_again()
+                time.sleep(0.5)
+        finally:
+            process.kill()
+        return "".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,11 +11,13 @@ from typing import Any
 
 import pytest
 import respx
+from _local import NpxConvex, npx_convex_argv
 from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from flask_convex import Convex, jwks_data_uri
+from flask_convex.local import LocalDeployment
 
 FUNCTIONS_DIR = Path(__file__).parent / "functions" / "convex"
 ISSUER = "https://issuer.flask-convex.test"
@@ -86,3 +90,26 @@ def convex_api() -> Iterator[respx.MockRouter]:
     """The deployment's HTTP API: add routes such as `convex_api.post("/api/query")`."""
     with respx.mock(base_url=CONVEX_URL, assert_all_called=False) as router:
         yield router
+
+
+@pytest.fixture
+def npx_convex(tmp_path: Path) -> Callable[[LocalDeployment], NpxConvex]:
+    """Runs `npx convex ARGS --url URL --admin-key KEY` from an app folder, offline."""
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "package.json").write_text(json.dumps({"dependencies": {"convex": "*"}}))
+
+    def bind(target: LocalDeployment) -> NpxConvex:
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                npx_convex_argv(target, *args),
+                cwd=project,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        return run
+
+    return bind

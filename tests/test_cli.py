@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _local import call
+from _local import call, streamed_until
 from flask import Flask
 
 from flask_convex.cli import convex_cli
@@ -332,6 +333,55 @@ def test_dev_prints_every_function_log_line_once(run_flask: Runner) -> None:
     assert output.count("warn line") == 1, "printed by the deployment and by Python logging"
 
 
+def test_export_and_import_round_trip_a_snapshot(
+    admin_app: Flask, convex_deployment: LocalDeployment, tmp_path: Path
+) -> None:
+    runner = admin_app.test_cli_runner()
+    url = convex_deployment.url
+    call(url, "mutation", "counter:addNote", {"text": "exported"})
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    exported = runner.invoke(args=["convex", "export", "--path", str(folder)])
+    assert exported.exit_code == 0, exported.output
+    [snapshot] = folder.glob("snapshot_*.zip")
+    assert f"Downloaded snapshot export to {snapshot}" in exported.output
+    convex_deployment.reset()
+    imported = runner.invoke(args=["convex", "import", str(snapshot)])
+    assert imported.exit_code == 0, imported.output
+    assert "Added 1 documents." in imported.output
+    assert call(url, "query", "counter:notes")["value"] == ["exported"]
+
+
+def test_import_refuses_a_table_with_documents_and_asks_before_replacing(
+    admin_app: Flask, convex_deployment: LocalDeployment, tmp_path: Path
+) -> None:
+    runner = admin_app.test_cli_runner()
+    url = convex_deployment.url
+    call(url, "mutation", "counter:addNote", {"text": "mine"})
+    lines = tmp_path / "notes.jsonl"
+    lines.write_text('{"text": "new"}\n')
+    refused = runner.invoke(args=["convex", "import", str(lines), "--table", "notes"])
+    assert refused.exit_code == 1
+    assert "Table notes already exists" in refused.output
+    declined = runner.invoke(
+        args=["convex", "import", str(lines), "--table", "notes", "--replace"], input="n\n"
+    )
+    assert (declined.exit_code, "notes | 1      | 1 of 1 |" in declined.output) == (1, True)
+    assert call(url, "query", "counter:notes")["value"] == ["mine"]
+    replace = ["convex", "import", str(lines), "--table", "notes", "--replace", "--yes"]
+    assert runner.invoke(args=replace).exit_code == 0
+    appended = runner.invoke(args=["convex", "import", str(lines), "--table", "notes", "--append"])
+    assert 'Added 1 documents to table "notes".' in appended.output
+    assert call(url, "query", "counter:notes")["value"] == ["new", "new"]
+    call(url, "mutation", "counter:increment", {"name": "other"})
+    replace_all = ["convex", "import", str(lines), "--table", "notes", "--replace-all", "--yes"]
+    assert runner.invoke(args=replace_all).exit_code == 0
+    assert call(url, "query", "counter:get", {"name": "other"})["value"] == 0
+    assert call(url, "query", "counter:notes")["value"] == ["new"]
+    missing = runner.invoke(args=["convex", "import", str(lines)])
+    assert (missing.exit_code, "--table is required" in missing.output) == (2, True)
+
+
 def test_dev_typecheck_prints_type_errors_and_keeps_the_last_good_build(
     run_flask: Runner, app_dir: Path
 ) -> None:
@@ -377,3 +427,69 @@ def test_dev_refuses_an_unknown_typecheck_mode(run_flask: Runner) -> None:
         "Invalid value for '--typecheck': 'always' is not one of 'enable', 'try', 'disable'"
         in output
     )
+
+
+def test_logs_streams_function_logs_as_npx_convex_logs(
+    app_dir: Path, convex_deployment: LocalDeployment
+) -> None:
+    def run_some() -> None:
+        call(convex_deployment.url, "query", "logs:noisy")
+        call(convex_deployment.url, "mutation", "logs:failingMutation")
+
+    seen = streamed_until(
+        [sys.executable, "-m", "flask", "--app", "cliapp", "convex", "logs", "--success"],
+        run_some,
+        re.escape("[CONVEX Q(logs:noisy)] [LOG] 'hi' 1"),
+        re.escape("[CONVEX Q(logs:noisy)] [WARN] 'warn line'"),
+        r"\[CONVEX Q\(logs:noisy\)\] Function executed in \d+ ms",
+        re.escape("[CONVEX M(logs:failingMutation)] Uncaught Error: mutation failed"),
+        cwd=app_dir,
+        env={
+            **os.environ,
+            "CONVEX_URL": convex_deployment.url,
+            "CONVEX_ADMIN_KEY": convex_deployment.admin_key,
+        },
+    )
+    # Each execution's lines start with its local time, as `npx convex logs` prints them.
+    line = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[CONVEX [QMAH]\(")
+    assert line.match(seen), seen
+    assert "M(logs:failingMutation)] Function executed" not in seen
+
+
+HISTORY_JSONL = ("--history", "1", "--jsonl")
+
+
+def test_logs_history_shows_recent_executions_and_jsonl_the_raw_entries(
+    app_dir: Path, convex_deployment: LocalDeployment
+) -> None:
+    call(convex_deployment.url, "action", "logs:chattyAction")
+    seen = streamed_until(
+        [sys.executable, "-m", "flask", "--app", "cliapp", "convex", "logs", *HISTORY_JSONL],
+        lambda: None,
+        '"identifier": "logs:chattyAction"',
+        cwd=app_dir,
+        env={
+            **os.environ,
+            "CONVEX_URL": convex_deployment.url,
+            "CONVEX_ADMIN_KEY": convex_deployment.admin_key,
+        },
+    )
+    entry = json.loads(seen.splitlines()[0])
+    assert entry["udfType"] == "Action"
+    assert entry["logLines"] == ["[DEBUG] 'debug from an action'"]
+
+
+def test_logs_with_a_wrong_admin_key_exits_saying_so(
+    app_dir: Path, convex_deployment: LocalDeployment
+) -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "cliapp", "convex", "logs"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "CONVEX_URL": convex_deployment.url, "CONVEX_ADMIN_KEY": "wrong"},
+        cwd=app_dir,
+    )
+    assert printed.returncode == 1
+    assert "/api/stream_function_logs: HTTP 40" in printed.stderr

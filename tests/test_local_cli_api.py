@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import re
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from _local import call
+from _local import NpxConvex, call, npx_convex_argv, streamed_until
 
-from flask_convex.local import LocalDeployment, install_server
+from flask_convex.local import LocalDeployment
 
 pytestmark = pytest.mark.integration
-
-Convex = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
@@ -24,32 +24,8 @@ def deployment(convex_functions_dir: Path, tmp_path: Path) -> Iterator[LocalDepl
         yield running
 
 
-@pytest.fixture
-def npx_convex(tmp_path: Path) -> Callable[[LocalDeployment], Convex]:
-    """Runs `npx convex ARGS --url URL --admin-key KEY` from an app folder, offline."""
-    project = tmp_path / "app"
-    project.mkdir()
-    (project / "package.json").write_text(json.dumps({"dependencies": {"convex": "*"}}))
-    main = install_server() / "node_modules" / "convex" / "bin" / "main.js"
-
-    def bind(target: LocalDeployment) -> Convex:
-        def run(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                ["node", str(main), *args, "--url", target.url, "--admin-key", target.admin_key],
-                cwd=project,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-
-        return run
-
-    return bind
-
-
 def test_run_calls_any_function_as_admin(
-    deployment: LocalDeployment, npx_convex: Callable[[LocalDeployment], Convex]
+    deployment: LocalDeployment, npx_convex: Callable[[LocalDeployment], NpxConvex]
 ) -> None:
     convex = npx_convex(deployment)
     ran = convex("run", "counter:increment", '{"name": "cli", "by": 2}')
@@ -61,7 +37,7 @@ def test_run_calls_any_function_as_admin(
 
 def test_env_set_list_remove_persist_and_reach_functions(
     deployment: LocalDeployment,
-    npx_convex: Callable[[LocalDeployment], Convex],
+    npx_convex: Callable[[LocalDeployment], NpxConvex],
     convex_functions_dir: Path,
 ) -> None:
     convex = npx_convex(deployment)
@@ -89,12 +65,12 @@ def test_a_bad_env_name_is_refused(deployment: LocalDeployment) -> None:
 
 
 def test_data_lists_tables_and_documents(
-    deployment: LocalDeployment, npx_convex: Callable[[LocalDeployment], Convex]
+    deployment: LocalDeployment, npx_convex: Callable[[LocalDeployment], NpxConvex]
 ) -> None:
     call(deployment.url, "mutation", "counter:addNote", {"text": "first"})
     call(deployment.url, "mutation", "counter:addNote", {"text": "second"})
     convex = npx_convex(deployment)
-    assert convex("data").stdout.split() == ["articles", "counters", "notes"]
+    assert convex("data").stdout.split() == ["articles", "contacts", "counters", "notes"]
     listed = convex("data", "notes", "--format", "jsonl")
     assert [json.loads(line)["text"] for line in listed.stdout.splitlines()] == ["second", "first"]
 
@@ -103,3 +79,53 @@ def test_system_functions_need_an_admin_key(deployment: LocalDeployment) -> None
     result = call(deployment.url, "query", "_system/cli/queryEnvironmentVariables")
     assert result["status"] == "error"
     assert "Could not find public function" in result["errorMessage"]
+
+
+def test_logs_streams_each_functions_lines_and_errors_to_npx_convex_logs(
+    deployment: LocalDeployment, tmp_path: Path
+) -> None:
+    def run_some() -> None:
+        call(deployment.url, "query", "logs:noisy")
+        call(deployment.url, "mutation", "logs:failingMutation")
+
+    seen = streamed_until(
+        npx_convex_argv(deployment, "logs", "--success"),
+        run_some,
+        re.escape("[CONVEX Q(logs:noisy)] [LOG] 'hi' 1"),
+        re.escape("[CONVEX Q(logs:noisy)] [ERROR] 'error line' { a: 1 }"),
+        r"\[CONVEX Q\(logs:noisy\)\] Function executed in \d+ ms",
+        re.escape("[CONVEX M(logs:failingMutation)] [LOG] 'about to fail'"),
+        re.escape("[CONVEX M(logs:failingMutation)] Uncaught Error: mutation failed"),
+        cwd=tmp_path,
+    )
+    assert "M(logs:failingMutation)] Function executed" not in seen
+
+
+def test_the_log_stream_needs_an_admin_key(deployment: LocalDeployment) -> None:
+    refused = httpx.get(f"{deployment.url}/api/stream_function_logs", params={"cursor": "0"})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "BadDeployKey"
+
+
+def test_the_log_stream_waits_for_the_next_execution_and_misses_none(
+    deployment: LocalDeployment,
+) -> None:
+    stream = f"{deployment.url}/api/stream_function_logs"
+    headers = deployment.admin_headers
+    now = httpx.get(stream, params={"cursor": "0"}, headers=headers).json()["newCursor"]
+    for _ in range(3):
+        call(deployment.url, "action", "logs:chattyAction")
+    answer = httpx.get(stream, params={"cursor": repr(now)}, headers=headers).json()
+    assert [entry["identifier"] for entry in answer["entries"]] == ["logs:chattyAction"] * 3
+    assert answer["entries"][0]["logLines"] == ["[DEBUG] 'debug from an action'"]
+    assert answer["entries"][0]["udfType"] == "Action"
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            httpx.get, stream, params={"cursor": repr(answer["newCursor"])}, headers=headers
+        )
+        time.sleep(0.5)
+        assert not waiting.done(), "answered with nothing new"
+        call(deployment.url, "query", "logs:noisy")
+        later = waiting.result(timeout=10).json()
+    assert [entry["identifier"] for entry in later["entries"]] == ["logs:noisy"]
+    assert later["newCursor"] > answer["newCursor"]

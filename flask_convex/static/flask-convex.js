@@ -6,7 +6,9 @@
  *   signal: when its digest differs from the fragment's data-convex-hash, one
  *   POST to <data-render-url> re-renders every changed fragment and the answer's
  *   out-of-band swaps apply. The socket authenticates with a JWT from
- *   <data-token-url>, kept in memory, only on pages rendered with a token.
+ *   <data-token-url>, kept in memory, only on pages rendered with a token; it
+ *   turns anonymous when a re-render or the tab becoming visible finds the
+ *   user logged out.
  * - Polling: POST <data-poll-url> every <data-poll-interval> ms with every live
  *   fragment's id, signed reference and hash (204: nothing changed). With push
  *   it runs only while the socket has been down for FALLBACK_MS, each poll
@@ -525,8 +527,30 @@
     });
   });
 
+  /* Coming back to the tab, the socket drops its identity if the user logged out meanwhile. */
+  function checkAuth() {
+    if (!push || !authenticated) {
+      return;
+    }
+    // Only an answer counts: a failed request says nothing about the session.
+    post(tokenUrl, { force: false })
+      .then(function (response) {
+        if (!response.ok) {
+          return;
+        }
+        return response.json().then(function (answer) {
+          if (answer.token === null && authenticated) {
+            authenticated = false;
+            connect();
+          }
+        });
+      })
+      .catch(function () {});
+  }
+
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) {
+      checkAuth();
       schedule(0);
       requestRender();
     }

@@ -132,6 +132,25 @@ def test_after_logout_the_page_follows_the_anonymous_tasks(
     expect(page.locator(".task-text")).to_have_text(["Anyone's", "Anyone's too"])
 
 
+def test_a_tab_shown_again_after_logout_elsewhere_turns_anonymous(
+    push_url: str, new_page: Callable[..., Page]
+) -> None:
+    add_over_http(push_url, "Anyone's")
+    page = new_page()
+    log_in(page, push_url, "alice", "wonderland")
+    page.get_by_label("New task").fill("Alice's secret")
+    page.get_by_role("button", name="Add task").click()
+    expect(page.locator(".task-text")).to_have_text(["Alice's secret"])
+    elsewhere = page.context.new_page()
+    elsewhere.goto(push_url)
+    elsewhere.get_by_role("button", name="Log out").click()
+
+    # Nothing changes in Convex: only the tab coming back finds the session gone.
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+
+    expect(page.locator(".task-text")).to_have_text(["Anyone's"])
+
+
 def test_while_the_socket_is_blocked_polling_takes_over_then_push_returns(
     push_url: str, new_page: Callable[..., Page]
 ) -> None:

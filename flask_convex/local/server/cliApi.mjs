@@ -1,7 +1,8 @@
 // The reserved `_system/cli/*` queries the convex CLI subscribes to with an
 // admin key (`npx convex data`, `npx convex env list/get`, the function list
-// `npx convex run` prints for a wrong name), answered from a snapshot of the
-// deployment's documents, its environment variables and its modules.
+// `npx convex run` prints for a wrong name, the states `npx convex import` and
+// `export` wait on), answered from a snapshot of the deployment's documents,
+// its environment variables, its modules and its imports and exports.
 
 import { tableOfId } from "./validation.mjs";
 
@@ -16,7 +17,7 @@ const MAX_ENV_VALUE_BYTES = 8192;
 
 /**
  * The system query at `fn` (a parsed path), or undefined. A query is
- * `({documents, env, modules, schema}, args) => value`.
+ * `({documents, env, modules, schema, transfers}, args) => value`.
  */
 export function systemQuery(fn) {
   return SYSTEM_QUERIES[`${fn.module}:${fn.name}`];
@@ -59,6 +60,9 @@ const SYSTEM_QUERIES = {
       .sort((a, b) => a._creationTime - b._creationTime);
     return page(order === "asc" ? rows : rows.reverse(), paginationOpts);
   },
+  "_system/cli/queryImport:default": ({ transfers }, { importId }) => transfers.importRecord(importId),
+  "_system/cli/queryImport:list": ({ transfers }) => transfers.importRecords(),
+  "_system/cli/exports:getLatest": ({ transfers }) => transfers.latestExport(),
   "_system/cli/modules:apiSpec": ({ modules }) => {
     const spec = [];
     for (const [modulePath, module] of modules) {

@@ -6,6 +6,7 @@ import { AuthError } from "./auth.mjs";
 import { EnvVarError, checkEnvChanges } from "./cliApi.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
 import { OutOfRetentionError } from "./runtime.mjs";
+import { TransferError } from "./transfers.mjs";
 import {
   InvalidArgsError,
   argsObject,
@@ -26,9 +27,19 @@ export class RequestError extends Error {
   }
 }
 
+/** A route's answer that is a file rather than JSON. */
+class FileResponse {
+  constructor(bytes, contentType, headers) {
+    this.bytes = bytes;
+    this.contentType = contentType;
+    this.headers = headers;
+  }
+}
+
 /** A client version as it appears in `Convex-Client` and `/api/<version>/sync`. */
 export const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 const CORS_METHODS = "GET, POST, OPTIONS, PATCH, DELETE, PUT";
+const EXPORT_PREFIX = "/api/export/zip/";
 
 /**
  * Parses a request target, collapsing repeated slashes: clients given a
@@ -53,7 +64,7 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
     "POST /api/query_at_ts": queryAtTs,
     "POST /api/debug_event": async () => ({}),
     "POST /api/update_environment_variables": async (ctx) => {
-      if (!ctx.auth.admin) throw new RequestError(403, "BadDeployKey", "Setting environment variables requires an admin key");
+      requireAdmin(ctx, "Setting environment variables");
       const { changes } = await ctx.json();
       try {
         checkEnvChanges(changes);
@@ -64,14 +75,43 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
       runtime.updateEnv(changes);
       return {};
     },
+    "POST /api/import/start_upload": async (ctx) => ({ uploadToken: transfers(ctx).startUpload() }),
+    "POST /api/import/upload_part": async (ctx) => {
+      const { searchParams } = ctx.url;
+      return transfers(ctx).uploadPart(searchParams.get("uploadToken"), searchParams.get("partNumber"), ctx.body);
+    },
+    "POST /api/import/finish_upload": async (ctx) => {
+      const { import: args, uploadToken, partTokens } = await ctx.json();
+      return { importId: transfers(ctx).finishUpload(args, uploadToken, partTokens) };
+    },
+    "POST /api/perform_import": async (ctx) => {
+      await transfers(ctx).performImport((await ctx.json()).importId);
+      return {};
+    },
+    "POST /api/cancel_import": async (ctx) => {
+      transfers(ctx).cancelImport((await ctx.json()).importId);
+      return {};
+    },
+    "POST /api/export/request/zip": async (ctx) => {
+      transfers(ctx).requestExport(ctx.url.searchParams.get("includeStorage") === "true");
+      return {};
+    },
+    "GET /api/stream_function_logs": async (ctx) => {
+      requireAdmin(ctx, "Streaming function logs");
+      const cursor = Number(ctx.url.searchParams.get("cursor") ?? "0");
+      if (!Number.isFinite(cursor) || cursor < 0) {
+        throw new RequestError(400, "InvalidCursor", "`cursor` must be a non-negative number of milliseconds");
+      }
+      return runtime.functionLog.since(cursor);
+    },
     "POST /_flask_convex/reset": async (ctx) => {
       // An admin key, not just loopback: a cross-site form POST must not wipe the data.
-      if (!ctx.auth.admin) throw new RequestError(403, "BadDeployKey", "Resetting requires an admin key");
+      requireAdmin(ctx, "Resetting");
       await runtime.reset();
       return { ts: encodeTs(runtime.latestTs) };
     },
     "POST /_flask_convex/trust_issuer": async (ctx) => {
-      if (!ctx.auth.admin) throw new RequestError(403, "BadDeployKey", "Trusting an issuer requires an admin key");
+      requireAdmin(ctx, "Trusting an issuer");
       const { issuer, jwks } = await ctx.json();
       if (typeof issuer !== "string" || !Array.isArray(jwks?.keys)) {
         throw new RequestError(400, "BadRequest", "Expected {issuer: string, jwks: {keys: [...]}}");
@@ -84,6 +124,19 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
       return { ts: encodeTs(runtime.latestTs), buildError: runtime.buildError };
     },
   };
+
+  /** The snapshot transfers, for an admin; anyone else is refused. */
+  function transfers(ctx) {
+    requireAdmin(ctx, "Importing and exporting");
+    return runtime.transfers;
+  }
+
+  async function downloadExport(ctx) {
+    const ts = ctx.pathname.slice(EXPORT_PREFIX.length);
+    const bytes = transfers(ctx).exportBytes(ts);
+    if (bytes === null) throw new RequestError(404, "ExportNotFound", `No completed snapshot export at timestamp ${ts}`);
+    return new FileResponse(bytes, "application/zip", { "content-disposition": `attachment; filename=snapshot_${ts}.zip` });
+  }
 
   async function runOne(ctx, kind) {
     const body = ctx.method === "GET" ? queryParams(ctx.url) : await ctx.json();
@@ -149,6 +202,11 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
     const { pathname } = url;
     const headers = pathname.startsWith("/api/") ? corsHeaders(req) : {};
     const reply = (status, payload) => {
+      if (payload instanceof FileResponse) {
+        res.writeHead(status, { "content-type": payload.contentType, "content-length": payload.bytes.length, ...payload.headers, ...headers });
+        res.end(payload.bytes);
+        return;
+      }
       const text = stringify(payload);
       res.writeHead(status, { "content-type": "application/json", ...headers });
       res.end(text);
@@ -161,7 +219,9 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
       }
       const route = pathname.startsWith("/api/run/") && req.method === "POST"
         ? runPath
-        : routes[`${req.method} ${pathname}`];
+        : pathname.startsWith(EXPORT_PREFIX) && req.method === "GET"
+          ? downloadExport
+          : routes[`${req.method} ${pathname}`];
       if (route === undefined) {
         const known = Object.keys(routes).some((key) => key.endsWith(` ${pathname}`));
         throw known
@@ -175,13 +235,14 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
         url,
         pathname,
         remoteAddress: req.socket.remoteAddress,
+        body,
         json: async () => parseJsonBody(req, body),
         encoding: (format) => outputEncodingOf(format, client.defaultEncoding),
         auth: await runtime.auth.fromHeader(req.headers.authorization),
       };
       reply(200, await route(ctx));
     } catch (error) {
-      if (error instanceof RequestError || error instanceof AuthError) {
+      if (error instanceof RequestError || error instanceof AuthError || error instanceof TransferError) {
         reply(error.status, { code: error.code, message: error.message });
       } else {
         process.stderr.write(`flask-convex: internal error on ${req.method} ${pathname}: ${error.stack}\n`);
@@ -316,6 +377,10 @@ function corsHeaders(req) {
     "access-control-max-age": "86400",
     vary: "Origin",
   };
+}
+
+function requireAdmin(ctx, what) {
+  if (!ctx.auth.admin) throw new RequestError(403, "BadDeployKey", `${what} requires an admin key`);
 }
 
 function localOnly(ctx) {

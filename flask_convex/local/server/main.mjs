@@ -35,6 +35,8 @@ const { values: options } = parseArgs({
     "ping-interval-ms": { type: "string", default: "15000" },
     "max-body-bytes": { type: "string", default: String(16 * 1024 * 1024) },
     "max-upload-bytes": { type: "string", default: String(64 * 1024 * 1024) },
+    // An import's upload, and a ZIP's uncompressed contents (`npx convex import`).
+    "max-import-bytes": { type: "string", default: String(256 * 1024 * 1024) },
     "exit-with-stdin": { type: "boolean", default: false },
     codegen: { type: "boolean", default: false },
     "python-api": { type: "string" },
@@ -81,6 +83,7 @@ const runtime = new Runtime({
   secretFile,
   codegen: options.codegen,
   pythonApi: options["python-api"] ? path.resolve(options["python-api"]) : null,
+  maxImportBytes: Number(options["max-import-bytes"]),
   typecheck: options.typecheck,
 });
 const maxBodyBytes = Number(options["max-body-bytes"]);

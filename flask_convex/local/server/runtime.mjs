@@ -22,7 +22,7 @@ import { generateTypeScript, writePythonModule } from "./codegen.mjs";
 import { typeCheck } from "./typecheck.mjs";
 import { systemQuery } from "./cliApi.mjs";
 import { routedAt } from "./httpActions.mjs";
-import { printFunctionLogs } from "./logs.mjs";
+import { FunctionLog } from "./logs.mjs";
 import { paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
@@ -31,6 +31,7 @@ import { Scheduler } from "./scheduler.mjs";
 import { BlobStore, UploadTokens, deletedBlobs, storageSyscalls, uploadSecret } from "./storage.mjs";
 import { overrideSyscalls } from "./syscalls.mjs";
 import { rememberResponse } from "./store.mjs";
+import { Transfers } from "./transfers.mjs";
 import { RawJson, stringify } from "./values.mjs";
 
 /** How far back `queryAt` can read; the HTTP API promises at least 30 s. */
@@ -63,8 +64,21 @@ for (const [method, level] of Object.entries(LOG_LEVELS)) {
 export class Runtime {
   #latestTs = 0n;
 
-  constructor({ functionsDir, buildRoot, dataFile, adminKey, storageDir = null, secretFile = null, codegen = false, pythonApi = null, typecheck = "disable" }) {
+  constructor({
+    functionsDir,
+    buildRoot,
+    dataFile,
+    adminKey,
+    storageDir = null,
+    secretFile = null,
+    codegen = false,
+    pythonApi = null,
+    maxImportBytes,
+    typecheck = "disable",
+  }) {
     this.functionsDir = path.resolve(functionsDir);
+    /** Every execution's log lines, printed and kept for `/api/stream_function_logs`. */
+    this.functionLog = new FunctionLog();
     this.codegen = codegen;
     this.typecheck = typecheck;
     this.pythonApi = pythonApi;
@@ -74,6 +88,8 @@ export class Runtime {
     this.blobs = new BlobStore(storageDir);
     this.secretFile = secretFile;
     this.uploadTokens = null; // read from `secretFile` by `start()`, once the data file is ours
+    /** Snapshot imports and exports (`npx convex import/export`). */
+    this.transfers = new Transfers(this, { maxImportBytes });
     /** The deployment's own URL, for the storage URLs functions hand out; set once it listens. */
     this.cloudUrl = null;
     /** The origin of HTTP actions, for the `request.url` they see; set once it listens. */
@@ -402,6 +418,7 @@ export class Runtime {
    */
   async run({ fn, args, auth, kind, snapshot, key, journal }) {
     const request = { logLines: [], commitTs: null, key, journal };
+    const started = Date.now();
     let type = null;
     try {
       if (fn.module.startsWith("_system/")) return { ok: true, value: this.runSystem(fn, args, auth, snapshot), logLines: [] };
@@ -412,13 +429,13 @@ export class Runtime {
       const value = await requestStorage.run(request, () => (type === "query" && snapshot !== undefined
         ? snapshotStorage.run(snapshot.documents, call)
         : call()));
-      printFunctionLogs(type, fn.display, request.logLines);
+      this.functionLog.record(type, fn.display, request.logLines, null, started);
       return { ok: true, value, logLines: request.logLines, commitTs: request.commitTs };
     } catch (error) {
       const requestId = `${REQUEST_ID_PREFIX}${(++requestCount).toString(16).padStart(8, "0")}`;
       const { text, data, hasData } = this.describe(error);
       // A path that names no function ran nothing, so it logs nothing (as in Convex).
-      if (type !== null) printFunctionLogs(type, fn.display, request.logLines, text);
+      if (type !== null) this.functionLog.record(type, fn.display, request.logLines, text, started);
       const message = `[Request ID: ${requestId}] Server Error\n${text}`;
       return { ok: false, message, data, hasData, logLines: request.logLines };
     }
@@ -461,15 +478,16 @@ export class Runtime {
    */
   async runHttpAction(route, request, auth) {
     const record = { logLines: [], commitTs: null };
+    const started = Date.now();
     const accessor = auth.identity ? this.t.withIdentity(auth.identity) : this.t;
     const method = request.method === "HEAD" ? "GET" : request.method;
     try {
       const response = await requestStorage.run(record, () => accessor.fetch(request.target, { method, headers: request.headers, body: request.body }));
-      printFunctionLogs("httpAction", route, record.logLines);
+      this.functionLog.record("httpAction", route, record.logLines, null, started);
       return response;
     } catch (error) {
       const { text } = this.describe(error);
-      printFunctionLogs("httpAction", route, record.logLines, text);
+      this.functionLog.record("httpAction", route, record.logLines, text, started);
       return new Response(text, { status: 500 });
     }
   }
@@ -483,7 +501,7 @@ export class Runtime {
     const documents = snapshot?.documents ?? this.current;
     // The deployment's own URLs are built in, as on the backend: `env list` does not show them.
     const { CONVEX_CLOUD_URL, CONVEX_SITE_URL, ...env } = process.env;
-    return query({ documents, env, modules: this.modules, schema: this.db._schema }, args);
+    return query({ documents, env, modules: this.modules, schema: this.db._schema, transfers: this.transfers }, args);
   }
 
   resolve(fn, kind, admin) {

@@ -17,6 +17,7 @@ import type * as jobs from "../jobs.js";
 import type * as logs from "../logs.js";
 import type * as pages from "../pages.js";
 import type * as search from "../search.js";
+import type * as transfer from "../transfer.js";
 import type * as values from "../values.js";
 
 import type {
@@ -35,6 +36,7 @@ declare const fullApi: ApiFromModules<{
   logs: typeof logs;
   pages: typeof pages;
   search: typeof search;
+  transfer: typeof transfer;
   values: typeof values;
 }>;
 
