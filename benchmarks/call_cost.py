@@ -4,8 +4,9 @@ Run `python -m benchmarks.call_cost [--seconds S] [--rounds N] [--profile]` from
 repository root. One thread of this process serves benchmarks.live_page's app
 (the example's live page of 20 tasks, and /bare, the same template over a
 constant list) straight through WSGI, so only the app's CPU is counted, against a
-fixed-answer Convex stub in its own process. The phases run interleaved for
-several rounds; it prints the median CPU (time.process_time) per request and:
+fixed-answer Convex stub in its own process. The phases take turns of ten requests
+each, so that all of them see the same load on a shared machine, for several rounds;
+it prints the median CPU (time.process_time) per request and:
 
 - what one Convex call adds to a page (live - bare) against a keep-alive
   http.client POST of the same body (target: at most 1.3x);
@@ -126,6 +127,20 @@ def cpu_us(run: Request, seconds: float) -> float:
     return (time.process_time() - cpu) / count * 1e6
 
 
+def in_turns(requests: dict[str, Request], seconds: float, turn: int = 10) -> dict[str, float]:
+    """CPU microseconds per call of each request, run in turns of `turn` calls for `seconds`."""
+    spent = dict.fromkeys(requests, 0.0)
+    count, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        for name, run in requests.items():
+            cpu = time.process_time()
+            for _ in range(turn):
+                run()
+            spent[name] += time.process_time() - cpu
+        count += turn
+    return {name: total / count * 1e6 for name, total in spent.items()}
+
+
 def library_of(frame: str) -> str:
     """The library a py-spy frame ("function (path:line)") belongs to, by its top-level module."""
     path = frame.rpartition("(")[2].rpartition(":")[0]
@@ -161,14 +176,16 @@ def profile(run: Request, seconds: float) -> Counter[str]:
         shares: Counter[str] = Counter()
         for line in output.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            shares[library_of(stack.split(";")[-1])] += int(count)
+            # --nonblocking reads a running process: now and then a sample is garbage.
+            if count.isdigit():
+                shares[library_of(stack.split(";")[-1])] += int(count)
     return shares
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="length of one run")
-    parser.add_argument("--rounds", type=int, default=7, help="runs of each phase")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of one round")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds")
     parser.add_argument("--profile", action="store_true", help="py-spy breakdown of the page")
     options = parser.parse_args()
     with stub_process(value=json.dumps(TASKS).encode()) as convex_url:
@@ -177,16 +194,12 @@ def main() -> None:
         requests = phases(app, convex_url)
         for run in requests.values():
             cpu_us(run, 0.3)  # warm up: connections, caches, compiled templates
-        samples: dict[str, list[float]] = {name: [] for name in requests}
-        names = list(requests)
-        for round_ in range(options.rounds):
-            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-                samples[name].append(cpu_us(requests[name], options.seconds))
+        rounds = [in_turns(requests, options.seconds) for _ in range(options.rounds)]
         shares, pages = {}, ("live", "bare")
         if options.profile:
-            shares = {name: profile(requests[name], options.seconds * 4) for name in pages}
-    cost = {name: statistics.median(values) for name, values in samples.items()}
-    print(f"CPU per request, one thread, median of {options.rounds} interleaved runs:")
+            shares = {name: profile(requests[name], options.seconds) for name in pages}
+    cost = {name: statistics.median(round_[name] for round_ in rounds) for name in requests}
+    print(f"CPU per request, one thread, median of {options.rounds} rounds in turns:")
     for name, label in {
         "bare": "same page, constant list",
         "live": "live page / (20 tasks)",

@@ -165,7 +165,7 @@ class Transport:
         headers = self._headers
         if token:
             headers = [*headers, (b"Authorization", f"Bearer {token}".encode())]
-        content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        content = _BODY.encode(body).encode()
         request = httpcore.Request(b"POST", _api_url(url, kind), headers=headers, content=content)
         try:
             response = self._send(request, retry=not write)
@@ -234,13 +234,18 @@ def _plain_values(answer: bytes) -> Any:
     if b'"$' in answer or may_hold_lone_surrogates(answer):
         return None
     try:
-        return json.loads(answer, parse_int=_no_int)
+        return _PLAIN.decode(answer.decode())
     except ValueError:
         return None
 
 
 def _no_int(text: str) -> float:
     raise ValueError(f"{text} is an integer, not a Convex number")
+
+
+# Made once: `json.dumps` and `json.loads` with options build a coder on every call.
+_BODY: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_PLAIN: Final = json.JSONDecoder(parse_int=_no_int)
 
 
 def _request_error(status: int, answer: bytes) -> ConvexRequestError:

@@ -12,6 +12,7 @@ registered it (`respx_targets`).
 from __future__ import annotations
 
 import io
+import itertools
 import select
 import socket
 import ssl
@@ -202,11 +203,21 @@ def _status_line(line: bytes) -> tuple[bytes, int, bytes]:
 
 def _headers(reader: io.BufferedReader) -> tuple[list[tuple[bytes, bytes]], dict[bytes, bytes]]:
     """The header lines as (name, value) pairs, and by lower-cased name (repeats joined)."""
+    lines: list[bytes] = []
+    for count in itertools.count():
+        line = _line(reader)
+        if line in (b"\r\n", b"\n"):
+            break
+        if count == _MAX_HEADERS:
+            raise ValueError(f"the answer has more than {_MAX_HEADERS} header lines")
+        if line[:1] in (b" ", b"\t") and lines:
+            # An obsolete line folding continues the previous field: RFC 9112 section 5.2.
+            lines[-1] = lines[-1].rstrip() + b" " + line.strip()
+        else:
+            lines.append(line)
     headers: list[tuple[bytes, bytes]] = []
     fields: dict[bytes, bytes] = {}
-    while (line := _line(reader)) not in (b"\r\n", b"\n"):
-        if len(headers) == _MAX_HEADERS:
-            raise ValueError(f"the answer has more than {_MAX_HEADERS} headers")
+    for line in lines:
         name, colon, value = line.partition(b":")
         if not colon or not name or name != name.strip():
             raise ValueError(f"not a header line: {line[:100]!r}")

@@ -112,16 +112,15 @@ def is_same_origin_url(url: str) -> bool:
 
 def _same_origin() -> bool:
     origin = request.headers.get("Origin")
-    listed = origin is not None and _listed(origin)
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None:
         # The browser's own verdict, which a proxy rewriting scheme or host cannot blur;
         # "none" is a request the user made, not another site.
-        return site in ("same-origin", "none") or listed
+        return site in ("same-origin", "none") or (origin is not None and _listed(origin))
     if origin is None:
         # Browsers send Origin on every POST: this is not a browser, and the token decides.
         return True
-    return listed or _origin(origin) == _own_origin()
+    return _origin(origin) == _own_origin() or _listed(origin)
 
 
 def _listed(origin: str) -> bool:

@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+# Made once: `json.dumps` with options builds an encoder on every call.
+_TEXT: Final = json.JSONEncoder(ensure_ascii=False)
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 def encode_args(args: Mapping[str, Any] | None) -> dict[str, JsonValue]:
@@ -43,7 +46,7 @@ def encode_args(args: Mapping[str, Any] | None) -> dict[str, JsonValue]:
         encoded = convex_to_json(dict(args))
         # Convex strings are Unicode text: a lone surrogate such as "\ud800" is not,
         # and every page showing it would fail to encode. Raises UnicodeEncodeError.
-        json.dumps(encoded, ensure_ascii=False).encode()
+        _TEXT.encode(encoded).encode()
     except RecursionError:
         raise ConvexValueError("args are nested too deeply to send") from None
     except (TypeError, ValueError) as error:
@@ -86,7 +89,7 @@ def may_hold_lone_surrogates(content: bytes) -> bool:
 
 def args_key(encoded: JsonValue) -> str:
     """A canonical string for encoded arguments, equal for equal values."""
-    return json.dumps(encoded, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(encoded)
 
 
 def _valid_text(value: Any) -> Any:
