@@ -169,3 +169,9 @@ def test_blobs_no_document_names_are_swept_on_start(tmp_path: Path) -> None:
     with LocalDeployment(FUNCTIONS, data_file=data_file) as restarted:
         assert blobs(data_file) == [kept]
         assert read(restarted.url, storage_id) == "kept"
+        # The files named at start are counted: deleting the last one naming a blob removes it.
+        shared = store(restarted.url, "kept")
+        call(restarted.url, "action", "files:remove", {"id": storage_id})
+        assert (blobs(data_file), read(restarted.url, shared)) == ([kept], "kept")
+        call(restarted.url, "action", "files:remove", {"id": shared})
+        assert blobs(data_file) == []

@@ -188,8 +188,8 @@ def test_ids_from_another_deployment_are_replaced_and_references_follow(
     assert notes(convex_deployment) == []
 
 
-def upload(deployment: LocalDeployment, data: bytes, **args: Any) -> Any:
-    """Uploads `data` in 5 MiB parts, as the CLI does; the state of the import it starts."""
+def start_import(deployment: LocalDeployment, data: bytes, **args: Any) -> str:
+    """Uploads `data` in 5 MiB parts, as the CLI does; the id of the import it starts."""
     size = 5 * 1024 * 1024
     with httpx.Client(base_url=deployment.url, headers=deployment.admin_headers) as client:
         token = client.post("/api/import/start_upload").json()["uploadToken"]
@@ -206,7 +206,12 @@ def upload(deployment: LocalDeployment, data: bytes, **args: Any) -> Any:
             json={"import": args, "uploadToken": token, "partTokens": parts},
         )
         assert finished.status_code == 200, finished.text
-        import_id = finished.json()["importId"]
+        import_id: str = finished.json()["importId"]
+    return import_id
+
+
+def import_state(deployment: LocalDeployment, import_id: str) -> Any:
+    """The state of import `import_id`, as `npx convex import` reads it."""
     return call(
         deployment.url,
         "query",
@@ -214,6 +219,20 @@ def upload(deployment: LocalDeployment, data: bytes, **args: Any) -> Any:
         {"importId": import_id},
         headers=deployment.admin_headers,
     )["value"]["state"]
+
+
+def upload(deployment: LocalDeployment, data: bytes, **args: Any) -> Any:
+    """Uploads `data` as the CLI does; the state of the import it starts."""
+    return import_state(deployment, start_import(deployment, data, **args))
+
+
+def transfer(deployment: LocalDeployment, route: str, import_id: str) -> httpx.Response:
+    """POSTs import `import_id` to `/api/<route>` (perform_import, cancel_import) as an admin."""
+    return httpx.post(
+        f"{deployment.url}/api/{route}",
+        json={"importId": import_id},
+        headers=deployment.admin_headers,
+    )
 
 
 def test_a_json_array_over_the_backends_limit_is_refused(
@@ -308,3 +327,58 @@ def test_an_import_limit_that_is_not_a_number_stops_the_server(
         LocalDeploymentError, match='--max-import-bytes must be a positive integer, got "lots"'
     ):
         UnboundedImports(convex_functions_dir).start()
+
+
+NOTE = b'{"text": "imported"}\n'
+
+
+def test_a_newer_import_replaces_one_waiting_for_confirmation(
+    convex_deployment: LocalDeployment, convex_reset: None
+) -> None:
+    first = start_import(convex_deployment, NOTE, format="jsonLines", tableName="notes")
+    second = start_import(convex_deployment, NOTE, format="jsonLines", tableName="notes")
+    assert import_state(convex_deployment, first) == {
+        "state": "failed",
+        "error_message": f"Replaced by import {second} before it was confirmed: "
+        "run this import again",
+    }
+    refused = transfer(convex_deployment, "perform_import", first)
+    assert (refused.status_code, refused.json()["code"]) == (400, "ImportNotWaiting")
+    assert transfer(convex_deployment, "perform_import", second).status_code == 200
+    assert notes(convex_deployment) == ["imported"]
+    late = transfer(convex_deployment, "cancel_import", second)
+    assert (late.status_code, late.json()) == (
+        400,
+        {"code": "CannotCancelImport", "message": "Cannot cancel an import that has completed"},
+    )
+
+
+def test_a_waiting_import_is_canceled_once(
+    convex_deployment: LocalDeployment, convex_reset: None
+) -> None:
+    import_id = start_import(convex_deployment, NOTE, format="jsonLines", tableName="notes")
+    assert transfer(convex_deployment, "cancel_import", import_id).status_code == 200
+    canceled = {"state": "failed", "error_message": "Import canceled"}
+    assert import_state(convex_deployment, import_id) == canceled
+    again = transfer(convex_deployment, "cancel_import", import_id)
+    assert (again.status_code, again.json()) == (
+        400,
+        {"code": "CannotCancelImport", "message": "Cannot cancel an import that has failed"},
+    )
+    assert notes(convex_deployment) == []
+
+
+@pytest.mark.parametrize("declared", [10, 1000], ids=["smaller", "larger"])
+def test_a_zip_entry_declaring_a_false_size_is_reported_corrupt(
+    convex_deployment: LocalDeployment, convex_reset: None, declared: int
+) -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as snapshot:
+        snapshot.writestr("notes/documents.jsonl", '{"text": "longer than ten bytes"}\n')
+    data = bytearray(archive.getvalue())
+    # The uncompressed size, in the local header and in the central directory record.
+    struct.pack_into("<I", data, 22, declared)
+    struct.pack_into("<I", data, data.rindex(b"PK\x01\x02") + 24, declared)
+    state = upload(convex_deployment, bytes(data), format="zip")
+    assert state["state"] == "failed"
+    assert "corrupt ZIP entry notes/documents.jsonl" in state["error_message"]

@@ -202,10 +202,15 @@ def test_a_type_error_on_reload_is_printed_and_the_last_good_build_keeps_serving
     (folder / "tsconfig.json").write_text(TSCONFIG)
     source = folder / "greet.ts"
     source.write_text(typed_greeting('"first"'))
-    with LocalDeployment(folder, watch=True, codegen=True, typecheck="enable") as deployment:
+    python_api = tmp_path / "convex_api.py"
+    with LocalDeployment(
+        folder, watch=True, codegen=True, typecheck="enable", python_api=python_api
+    ) as deployment:
         watched = Watched(deployment, folder)
         assert watched.answer() == "first"
-        source.write_text(typed_greeting("1"))
+        described = python_api.read_text()
+        refused = 'export const refused = query({ args: {}, handler: async () => "x" });\n'
+        source.write_text(typed_greeting("1") + refused)
         eventually(
             lambda: any("convex/greet.ts(2," in line for line in deployment.output),
             "the type error",
@@ -218,6 +223,8 @@ def test_a_type_error_on_reload_is_printed_and_the_last_good_build_keeps_serving
             "error TS2322: Type 'number' is not assignable" in line for line in deployment.output
         )
         assert watched.answer() == "first"
+        # convex_api.py describes the build that serves, not the refused one.
+        assert python_api.read_text() == described
         source.write_text(typed_greeting('"fixed"'))
         watched.wait_for("greet", "fixed")
         eventually(lambda: watched.reloads() == ["greet.ts"], "one reload line")

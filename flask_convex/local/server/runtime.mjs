@@ -28,7 +28,7 @@ import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
 import { CronRunner } from "./crons.mjs";
 import { Scheduler } from "./scheduler.mjs";
-import { BlobStore, UploadTokens, deletedBlobs, storageSyscalls, uploadSecret } from "./storage.mjs";
+import { BlobStore, UploadTokens, storageSyscalls, uploadSecret } from "./storage.mjs";
 import { overrideSyscalls } from "./syscalls.mjs";
 import { rememberResponse } from "./store.mjs";
 import { Transfers } from "./transfers.mjs";
@@ -115,6 +115,7 @@ export class Runtime {
     let build;
     try {
       build = await this.build();
+      this.writePythonApi(build);
     } catch (error) {
       if (!serveBrokenBuild || !(error instanceof BuildError)) throw error;
       this.buildError = error.message;
@@ -157,6 +158,7 @@ export class Runtime {
       checkSchema(build.schema, this.current);
       const probe = await captureDatabase(convexTest(build.schema, PLACEHOLDER_MODULES));
       this.db._schema = probe._schema;
+      this.writePythonApi(build);
       this.install(build);
       this.buildError = null;
     } catch (error) {
@@ -174,14 +176,18 @@ export class Runtime {
     if (this.codegen) await generateTypeScript(this.functionsDir, this.buildRoot);
     const modules = await buildFunctions(this.functionsDir, this.buildRoot, buildId);
     removeOldBuilds(this.buildRoot, buildId);
-    if (this.pythonApi !== null) writePythonModule(this.pythonApi, modules);
-    // Last, as `npx convex dev`: it checks the functions against the fresh `_generated/`.
+    // As `npx convex dev`: it checks the functions against the fresh `_generated/`.
     await typeCheck(this.functionsDir, this.typecheck, path.join(this.buildRoot, "typecheck"));
     return {
       modules,
       schema: modules.get("schema")?.default,
       authConfig: modules.get("auth.config")?.default,
     };
+  }
+
+  /** Writes the typed Python module (`--python-api`) of `build`, once it is the one that serves. */
+  writePythonApi({ modules }) {
+    if (this.pythonApi !== null) writePythonModule(this.pythonApi, modules);
   }
 
   install({ modules, authConfig }) {
@@ -372,11 +378,12 @@ export class Runtime {
       this.#latestTs = ts;
       if (request) request.commitTs = ts;
       this.remember(ts, undo);
+      const unnamed = this.blobs.recount(undo, db._documents);
       if (request?.key !== undefined) rememberResponse(this.responses, request.key, null);
       if (!request?.unlogged) {
         this.persist(ids, request?.key);
         // Only once the commit is durable: a crash in between leaves an orphan, swept on start.
-        this.blobs.release(deletedBlobs(undo, db._documents), db._documents);
+        this.blobs.release(unnamed);
       }
       this.notify();
       return undefined;

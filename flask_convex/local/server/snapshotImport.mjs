@@ -13,6 +13,7 @@
 // one, so references between the imported documents still hold.
 
 import { createHash } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { parse as parseCsv } from "csv-parse/sync";
 import { jsonToConvex } from "convex/values";
 import { unzipSync } from "fflate";
@@ -205,16 +206,19 @@ function fieldNameProblem(name) {
 function zipSnapshot(bytes, maxBytes) {
   let entries;
   let unpacked = 0;
+  const sizes = []; // each entry's declared size, in central directory order
   try {
     entries = unzipSync(bytes, {
-      filter: ({ originalSize }) => {
+      filter: ({ name, originalSize }) => {
         unpacked += originalSize;
         if (unpacked > maxBytes) {
           throw new ImportError(`The ZIP file unpacks to more than the ${maxBytes} byte import limit`);
         }
+        sizes.push([name, originalSize]);
         return true;
       },
     });
+    checkEntries(entries, sizes, centralCrcs(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
   } catch (error) {
     if (error instanceof ImportError) throw error;
     throw new ImportError(`invalid zip file: ${error.message}`);
@@ -255,6 +259,44 @@ function zipSnapshot(bytes, maxBytes) {
   // As on the backend, the files decide what is imported; metadata only describes them.
   const files = new Map(storageFiles.map(({ id, bytes: fileBytes }) => [id, { bytes: fileBytes, metadata: storageMetadata?.get(id) ?? {} }]));
   return { tables, files };
+}
+
+/**
+ * Fails on an entry whose unpacked bytes differ from the size and CRC-32 its
+ * central directory record declares: fflate checks neither and cuts an
+ * entry off at its declared size. `sizes` and `crcs` are in record order; of
+ * two records with one name, the last one's bytes are kept, as fflate does.
+ */
+function checkEntries(entries, sizes, crcs) {
+  const declared = new Map(sizes.map(([name, size], index) => [name, { size, crc: crcs[index] }]));
+  for (const [name, { size, crc }] of declared) {
+    const data = entries[name];
+    if (data.length !== size || crc32(data) !== crc) {
+      throw new ImportError(`corrupt ZIP entry ${name}: its contents do not match the size and CRC-32 it declares`);
+    }
+  }
+}
+
+/** The CRC-32 of each central directory record of the ZIP `view` (a Buffer fflate read), in order. */
+function centralCrcs(view) {
+  let end = view.length - 22;
+  while (view.readUInt32LE(end) !== 0x06054b50) end--;
+  let count = view.readUInt16LE(end + 8);
+  let offset = view.readUInt32LE(end + 16);
+  // Zip64: the end record's locator points to the zip64 end record, which holds the real figures.
+  if (end >= 20 && view.readUInt32LE(end - 20) === 0x07064b50) {
+    const zip64 = view.readUInt32LE(end - 12);
+    if (view.readUInt32LE(zip64) === 0x06064b50) {
+      count = view.readUInt32LE(zip64 + 32);
+      offset = view.readUInt32LE(zip64 + 48);
+    }
+  }
+  const crcs = [];
+  for (let i = 0; i < count; i++) {
+    crcs.push(view.readUInt32LE(offset + 16));
+    offset += 46 + view.readUInt16LE(offset + 28) + view.readUInt16LE(offset + 30) + view.readUInt16LE(offset + 32);
+  }
+  return crcs;
 }
 
 function tableIn(name, match) {

@@ -31,6 +31,8 @@ export class BlobStore {
     this.memory = new Map();
     // sha256 -> uploads between `put` and `settle`: their documents are not committed yet.
     this.uploading = new Map();
+    // sha256 -> committed `_storage` documents naming it: set by `sweep`, kept by `recount`.
+    this.named = new Map();
     if (dir !== null) fs.mkdirSync(dir, { recursive: true });
   }
 
@@ -40,7 +42,7 @@ export class BlobStore {
    */
   put(bytes) {
     const sha256 = createHash("sha256").update(bytes).digest("base64");
-    if (this.dir === null) this.memory.set(this.#name(sha256), bytes);
+    if (this.dir === null) this.memory.set(this.#fileName(sha256), bytes);
     else if (!fs.existsSync(this.#file(sha256))) writeFileDurably(this.#file(sha256), bytes);
     this.uploading.set(sha256, (this.uploading.get(sha256) ?? 0) + 1);
     return sha256;
@@ -48,7 +50,7 @@ export class BlobStore {
 
   /** The bytes named `sha256`, or null. */
   get(sha256) {
-    if (this.dir === null) return this.memory.get(this.#name(sha256)) ?? null;
+    if (this.dir === null) return this.memory.get(this.#fileName(sha256)) ?? null;
     try {
       return fs.readFileSync(this.#file(sha256));
     } catch (error) {
@@ -64,24 +66,45 @@ export class BlobStore {
     else this.uploading.delete(sha256);
   }
 
-  /** Removes the blobs of `sha256s` that no `_storage` document of `documents` names. */
-  release(sha256s, documents) {
-    if (sha256s.length === 0) return;
-    const kept = this.#kept(documents);
-    for (const sha256 of sha256s) if (!kept.has(sha256)) this.#remove(this.#name(sha256));
+  /**
+   * Counts the `_storage` documents a commit changed (`undo` as Runtime
+   * records it, `documents` after the commit); returns the sha256s that no
+   * document names any more, for `release` once the commit is durable.
+   */
+  recount(undo, documents) {
+    const unnamed = [];
+    for (const [id, previous] of undo) {
+      if (!isStorageId(id)) continue;
+      const current = documents[id];
+      if (current !== undefined) this.#name(current.sha256, 1);
+      if (previous !== undefined && this.#name(previous.sha256, -1) === 0) unnamed.push(previous.sha256);
+    }
+    return unnamed;
   }
 
-  /** Removes every blob (and temp file of a torn write) that no `_storage` document of `documents` names. */
+  /** Removes the blobs of `sha256s` that no document or upload names. */
+  release(sha256s) {
+    for (const sha256 of sha256s) if (!this.named.has(sha256) && !this.uploading.has(sha256)) this.#remove(this.#fileName(sha256));
+  }
+
+  /**
+   * Counts the `_storage` documents of `documents` afresh and removes every
+   * blob (and temp file of a torn write) that none of them names.
+   */
   sweep(documents) {
-    const kept = new Set([...this.#kept(documents)].map((sha256) => this.#name(sha256)));
+    this.named = new Map();
+    for (const [id, doc] of Object.entries(documents)) if (isStorageId(id)) this.#name(doc.sha256, 1);
+    const kept = new Set([...this.named.keys(), ...this.uploading.keys()].map((sha256) => this.#fileName(sha256)));
     const names = this.dir === null ? [...this.memory.keys()] : fs.readdirSync(this.dir);
     for (const name of names) if (!kept.has(name)) this.#remove(name);
   }
 
-  #kept(documents) {
-    const kept = new Set(this.uploading.keys());
-    for (const [id, doc] of Object.entries(documents)) if (isStorageId(id)) kept.add(doc.sha256);
-    return kept;
+  /** Adds `change` to the documents naming `sha256`; returns how many now do. */
+  #name(sha256, change) {
+    const count = (this.named.get(sha256) ?? 0) + change;
+    if (count > 0) this.named.set(sha256, count);
+    else this.named.delete(sha256);
+    return count;
   }
 
   #remove(name) {
@@ -90,18 +113,13 @@ export class BlobStore {
   }
 
   #file(sha256) {
-    return path.join(this.dir, this.#name(sha256));
+    return path.join(this.dir, this.#fileName(sha256));
   }
 
-  #name(sha256) {
+  #fileName(sha256) {
     // base64url keeps the name a single path segment.
     return Buffer.from(sha256, "base64").toString("base64url");
   }
-}
-
-/** The sha256s of the blobs whose `_storage` documents a commit deleted; `undo` as Runtime records it. */
-export function deletedBlobs(undo, documents) {
-  return undo.flatMap(([id, previous]) => (isStorageId(id) && previous !== undefined && documents[id] === undefined ? [previous.sha256] : []));
 }
 
 /** Whether `id` is a document id of `_storage` (convex-test ids are a counter then the table name). */

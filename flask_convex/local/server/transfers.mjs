@@ -107,6 +107,12 @@ export class Transfers {
       state: { state: "uploaded" },
     };
     const entry = { record, parsed: null, mode };
+    // Only the newest upload's parsed data waits for confirmation: it replaces any older one.
+    for (const waiting of this.importList.values()) {
+      if (waiting.record.state.state !== "waiting_for_confirmation") continue;
+      waiting.parsed = null;
+      waiting.record.state = { state: "failed", error_message: `Replaced by import ${id} before it was confirmed: run this import again` };
+    }
     this.importList.set(id, entry);
     if (this.importList.size > MAX_IMPORT_RECORDS) this.importList.delete(this.importList.keys().next().value);
     this.#settle(entry, () => {
@@ -139,11 +145,13 @@ export class Transfers {
     entry.record.state = { state: "completed", timestamp: this.runtime.latestTs, num_rows_written: BigInt(written) };
   }
 
-  /** Cancels import `importId` if it has not run. */
+  /** Cancels import `importId` if it has not started, with the backend's refusals otherwise. */
   cancelImport(importId) {
     const entry = this.#import(importId);
-    if (["completed", "failed"].includes(entry.record.state.state)) {
-      throw new TransferError(400, "ImportFinished", `Import ${importId} has already ${entry.record.state.state === "completed" ? "completed" : "failed"}`);
+    const { state } = entry.record.state;
+    if (state === "in_progress") throw new TransferError(400, "CannotCancelImport", "Cannot cancel an import in progress");
+    if (state === "completed" || state === "failed") {
+      throw new TransferError(400, "CannotCancelImport", `Cannot cancel an import that has ${state}`);
     }
     entry.parsed = null;
     entry.record.state = { state: "failed", error_message: "Import canceled" };
