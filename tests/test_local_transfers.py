@@ -15,7 +15,7 @@ import httpx
 import pytest
 from _local import NpxConvex, call
 
-from flask_convex.local import LocalDeployment
+from flask_convex.local import LocalDeployment, LocalDeploymentError
 
 pytestmark = pytest.mark.integration
 
@@ -250,8 +250,61 @@ def test_uploads_and_their_unpacked_contents_are_bounded(convex_functions_dir: P
 
 def test_imports_and_exports_need_an_admin_key(convex_deployment: LocalDeployment) -> None:
     url = convex_deployment.url
-    for route in ("/api/import/start_upload", "/api/export/request/zip"):
-        refused = httpx.post(f"{url}{route}")
-        assert (refused.status_code, refused.json()["code"]) == (403, "BadDeployKey")
+    admin = convex_deployment.admin_headers
+    assert httpx.post(f"{url}/api/export/request/zip", headers=admin).status_code == 200
+    latest = call(url, "query", "_system/cli/exports:getLatest", headers=admin)["value"]
+    download = f"/api/export/zip/{latest['start_ts']}"
+    assert httpx.get(f"{url}{download}", headers=admin).status_code == 200
+    token = httpx.post(f"{url}/api/import/start_upload", headers=admin).json()["uploadToken"]
+    part = {"uploadToken": token, "partNumber": "1"}
+    routes = [
+        ("POST", "/api/import/start_upload", {}, None),
+        ("POST", "/api/import/upload_part", part, None),
+        ("POST", "/api/import/finish_upload", {}, {"uploadToken": token, "partTokens": []}),
+        ("POST", "/api/perform_import", {}, {"importId": "1_snapshot_imports"}),
+        ("POST", "/api/cancel_import", {}, {"importId": "1_snapshot_imports"}),
+        ("POST", "/api/export/request/zip", {}, None),
+        ("GET", download, {}, None),
+    ]
+    for method, route, params, body in routes:
+        refused = httpx.request(method, f"{url}{route}", params=params, json=body)
+        assert (refused.status_code, refused.json()["code"]) == (403, "BadDeployKey"), route
     latest = call(url, "query", "_system/cli/exports:getLatest")
     assert "Could not find public function" in latest["errorMessage"]
+
+
+def test_a_part_listed_twice_is_refused_not_counted_twice(
+    convex_deployment: LocalDeployment, convex_reset: None
+) -> None:
+    with httpx.Client(
+        base_url=convex_deployment.url, headers=convex_deployment.admin_headers
+    ) as client:
+        token = client.post("/api/import/start_upload").json()["uploadToken"]
+        params = {"uploadToken": token, "partNumber": 1}
+        part = client.post("/api/import/upload_part", params=params, content=b'{"text": "x"}\n')
+        finished = client.post(
+            "/api/import/finish_upload",
+            json={
+                "import": {"format": "jsonLines", "tableName": "notes"},
+                "uploadToken": token,
+                "partTokens": [part.json()] * 3,
+            },
+        )
+    assert (finished.status_code, finished.json()["code"]) == (400, "InvalidPartTokens")
+    assert "each part once" in finished.json()["message"]
+
+
+class UnboundedImports(LocalDeployment):
+    """A deployment given an import limit that is not a number."""
+
+    def _command(self, server: Path) -> list[str]:
+        return [*super()._command(server), "--max-import-bytes", "lots"]
+
+
+def test_an_import_limit_that_is_not_a_number_stops_the_server(
+    convex_functions_dir: Path,
+) -> None:
+    with pytest.raises(
+        LocalDeploymentError, match='--max-import-bytes must be a positive integer, got "lots"'
+    ):
+        UnboundedImports(convex_functions_dir).start()

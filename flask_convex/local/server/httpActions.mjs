@@ -4,6 +4,7 @@
 
 import { AuthError } from "./auth.mjs";
 import { RequestError, readBody } from "./http.mjs";
+import { routeOf } from "./httpRouter.mjs";
 
 /** What the backend answers when no route of `http.ts` matches, word for word. */
 const NO_ROUTE = "No matching routes found";
@@ -35,37 +36,6 @@ export function createSiteHandler(runtime, { maxBodyBytes }) {
       res.end(JSON.stringify({ code: known ? error.code : "InternalServerError", message: String(error.message) }));
     }
   };
-}
-
-/**
- * `router` (the default export of http.ts) whose handlers see `request.url`
- * on `origin`, the site origin the request came to, as on the backend, instead
- * of the made-up `https://some.convex.site` convex-test's `fetch` builds.
- */
-export function routedAt(router, origin) {
-  return {
-    isRouter: true,
-    lookup(pathname, method) {
-      const found = router.lookup(pathname, method);
-      if (!found) return found;
-      const [func, ...route] = found;
-      const handler = func._handler ?? func;
-      const atOrigin = (ctx, request) => {
-        const { pathname: target, search } = new URL(request.url);
-        // Concatenated, not resolved: a path like `//host/x` must stay a path.
-        return handler(ctx, new Request(`${origin}${target}${search}`, request));
-      };
-      return [{ _handler: atOrigin }, ...route];
-    },
-  };
-}
-
-/** The route of `router` (the default export of http.ts) for a request, as `"METHOD /path"`, or null. */
-function routeOf(router, pathname, method) {
-  // HEAD runs the GET route with the body stripped, as the backend does.
-  const routed = method === "HEAD" ? "GET" : method;
-  const found = router?.isRouter ? router.lookup(pathname, routed) : null;
-  return found ? `${routed} ${found[2]}` : null;
 }
 
 async function send(res, response, headOnly) {

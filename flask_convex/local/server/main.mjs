@@ -83,10 +83,10 @@ const runtime = new Runtime({
   secretFile,
   codegen: options.codegen,
   pythonApi: options["python-api"] ? path.resolve(options["python-api"]) : null,
-  maxImportBytes: Number(options["max-import-bytes"]),
+  maxImportBytes: positiveInteger("max-import-bytes"),
   typecheck: options.typecheck,
 });
-const maxBodyBytes = Number(options["max-body-bytes"]);
+const maxBodyBytes = positiveInteger("max-body-bytes");
 
 let markStarted;
 const started = new Promise((resolve) => {
@@ -98,11 +98,11 @@ const whenStarted = (handler) => async (req, res) => {
   handler(req, res);
 };
 const api = createHttpHandler(runtime, { maxBodyBytes });
-const storage = createStorageHandler(runtime, { maxUploadBytes: Number(options["max-upload-bytes"]) });
+const storage = createStorageHandler(runtime, { maxUploadBytes: positiveInteger("max-upload-bytes") });
 const server = http.createServer(whenStarted((req, res) => (isStorageRoute(req.url) ? storage : api)(req, res)));
 const site = http.createServer(whenStarted(createSiteHandler(runtime, { maxBodyBytes })));
 const wss = attachSync(server, runtime, {
-  pingIntervalMs: Number(options["ping-interval-ms"]),
+  pingIntervalMs: positiveInteger("ping-interval-ms"),
   maxPayload: maxBodyBytes,
 });
 const host = options.host.includes(":") ? `[${options.host}]` : options.host;
@@ -190,6 +190,17 @@ function listen(listening, port) {
     listening.once("error", (error) => reject(Object.assign(error, { port })));
     listening.listen(port, options.host, () => resolve(listening.address().port));
   });
+}
+
+/** Option `--name` as a positive integer; anything else (a limit of NaN would be none) stops with a message. */
+function positiveInteger(name) {
+  const text = options[name];
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value) || value === 0) {
+    process.stderr.write(`error: --${name} must be a positive integer, got ${JSON.stringify(text)}\n`);
+    process.exit(2);
+  }
+  return value;
 }
 
 function clock() {

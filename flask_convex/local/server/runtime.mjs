@@ -21,7 +21,7 @@ import { BuildError, buildFunctions, removeOldBuilds } from "./build.mjs";
 import { generateTypeScript, writePythonModule } from "./codegen.mjs";
 import { typeCheck } from "./typecheck.mjs";
 import { systemQuery } from "./cliApi.mjs";
-import { routedAt } from "./httpActions.mjs";
+import { routedAt } from "./httpRouter.mjs";
 import { FunctionLog, appendLogLine } from "./logs.mjs";
 import { paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";

@@ -93,6 +93,9 @@ export class Transfers {
     if (!Array.isArray(partTokens) || partTokens.some((part) => !upload.parts.has(part))) {
       throw new TransferError(400, "InvalidPartTokens", "partTokens must list the tokens upload_part returned");
     }
+    if (new Set(partTokens).size !== partTokens.length) {
+      throw new TransferError(400, "InvalidPartTokens", "partTokens must list each part once");
+    }
     this.uploads.delete(uploadToken);
     const bytes = Buffer.concat(partTokens.map((part) => upload.parts.get(part)));
     const id = `${++this.importCount}_snapshot_imports`;
