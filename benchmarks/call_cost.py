@@ -1,4 +1,4 @@
-"""CPU per request of the live page, its bare twin, an unchanged poll and a bare http.client POST.
+"""CPU per request of the live page, its bare twin, a poll, a push's re-render, a bare POST.
 
 Run `python -m benchmarks.call_cost [--seconds S] [--rounds N] [--profile]` from the
 repository root. One thread of this process serves benchmarks.live_page's app
@@ -11,7 +11,9 @@ it prints the median CPU (time.process_time) per request and:
 - what one Convex call adds to a page (live - bare) against a keep-alive
   http.client POST of the same body (target: at most 1.3x);
 - an unchanged poll, which asks Convex (poll sharing off), against the page
-  (target: at least 3x cheaper).
+  (target: at least 3x cheaper);
+- the re-render a push asks for, of one changed fragment (`/_convex/render`),
+  against the page (target: at most its cost).
 
 --profile samples the live page with py-spy (in the bench extra; it needs ptrace
 permission) and prints each library's share of the CPU, flask-convex's own
@@ -96,22 +98,20 @@ def phases(app: Flask, convex_url: str) -> dict[str, Request]:
     session = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert session, "the page set no session cookie"
     cookie = f"{session.key}={session.value}"
-    poll = {"fragments": [{"id": fragment[1], "ref": fragment[2], "hash": hashes[1]}]}
+    shown = {"id": fragment[1], "ref": fragment[2], "hash": hashes[1]}
+    # What a push sends: the fragment's hash is not the pushed value's, so it re-renders.
+    changed = {**shown, "hash": "0" * len(hashes[1])}
     args = {"list": "default"}
     batch = {"queries": [{"path": "tasks:list", "args": args, "format": "convex_encoded_json"}]}
+    headers = {"Cookie": cookie, "Origin": "http://127.0.0.1:8000", "X-CSRF-Token": token[1]}
     return {
         "bare": wsgi_request(app, "/bare", headers={"Cookie": cookie}),
         "live": wsgi_request(app, "/", headers={"Cookie": cookie}),
         "poll": wsgi_request(
-            app,
-            "/_convex/poll",
-            method="POST",
-            json=poll,
-            headers={
-                "Cookie": cookie,
-                "Origin": "http://127.0.0.1:8000",
-                "X-CSRF-Token": token[1],
-            },
+            app, "/_convex/poll", method="POST", json={"fragments": [shown]}, headers=headers
+        ),
+        "re-render": wsgi_request(
+            app, "/_convex/render", method="POST", json={"fragments": [changed]}, headers=headers
         ),
         "http.client": bare_post(convex_url, json.dumps(batch).encode()),
     }
@@ -204,6 +204,7 @@ def main() -> None:
         "bare": "same page, constant list",
         "live": "live page / (20 tasks)",
         "poll": "unchanged poll (asks Convex)",
+        "re-render": "re-render of one fragment",
         "http.client": "bare http.client POST",
     }.items():
         print(f"  {label:30} {cost[name]:7.0f} us")
@@ -211,6 +212,7 @@ def main() -> None:
     print(f"one Convex call adds {added:.0f} us to the page")
     print(f"added / http.client POST: {added / cost['http.client']:.2f}x (target <= 1.3x)")
     print(f"live page / poll:         {cost['live'] / cost['poll']:.2f}x (target >= 3x)")
+    print(f"re-render / live page:    {cost['re-render'] / cost['live']:.2f}x (target <= 1x)")
     if shares:
         print("py-spy, CPU per request by the innermost frame's library (us):")
         print(f"  {'':30} {'live':>7} {'bare':>7} {'added':>7}")

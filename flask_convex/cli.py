@@ -637,7 +637,7 @@ def logs_command(history: int, success: bool, jsonl: bool) -> None:
         entries: list[dict[str, Any]] = answer["entries"]
         if first:
             first = False
-            entries = entries[len(entries) - history :] if history else []
+            entries = entries[-history:] if history else []
         for entry in entries:
             for line in _log_lines(entry, success=success, jsonl=jsonl):
                 click.echo(line)

@@ -276,6 +276,9 @@ def test_an_http_1_0_keep_alive_answer_keeps_its_connection(
         b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n",
         b"HTTP/1.1 200 OK\r\nX: " + b"y" * 65536 + b"\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n<close>",
+        # Sizes no memory could hold, declared by a server that then sends two bytes.
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999\r\n\r\nxx<close>",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\nxx<close>",
     ],
 )
 def test_a_malformed_answer_is_a_protocol_error(

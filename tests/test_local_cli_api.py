@@ -129,3 +129,32 @@ def test_the_log_stream_waits_for_the_next_execution_and_misses_none(
         later = waiting.result(timeout=10).json()
     assert [entry["identifier"] for entry in later["entries"]] == ["logs:noisy"]
     assert later["newCursor"] > answer["newCursor"]
+
+
+def test_the_log_stream_of_an_idle_deployment_waits_rather_than_spins(
+    deployment: LocalDeployment,
+) -> None:
+    stream = f"{deployment.url}/api/stream_function_logs"
+    first = httpx.get(stream, params={"cursor": "0"}, headers=deployment.admin_headers).json()
+    assert first["entries"] == []
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            httpx.get,
+            stream,
+            params={"cursor": repr(first["newCursor"])},
+            headers=deployment.admin_headers,
+        )
+        time.sleep(0.5)
+        assert not waiting.done(), "an idle stream answered at once: its client polls in a loop"
+        call(deployment.url, "query", "logs:noisy")
+        assert len(waiting.result(timeout=10).json()["entries"]) == 1
+
+
+def test_an_execution_keeps_the_backends_log_limits(deployment: LocalDeployment) -> None:
+    many = call(deployment.url, "query", "logs:flood", {"lines": 300, "length": 1})["logLines"]
+    assert len(many) == 256
+    assert many[-1] == "[ERROR] Log overflow (maximum 256). Remaining log lines omitted."
+    long = call(deployment.url, "query", "logs:flood", {"lines": 20, "length": 100_000})
+    lines = long["logLines"]
+    assert len(lines) == 10
+    assert lines[-1] == "[ERROR] Log overflow (maximum 1M characters). Remaining log lines omitted."

@@ -20,15 +20,42 @@ const ZERO_USAGE = {
   actionMemoryUsedMb: null,
 };
 
-/** The executions kept for the log stream; older ones are dropped. */
+// The backend's limits on what one execution may log, with its own notices.
+const MAX_LOG_LINES = 256;
+const MAX_LOG_CHARS = 1_000_000;
+const LINES_OVERFLOW = `[ERROR] Log overflow (maximum ${MAX_LOG_LINES}). Remaining log lines omitted.`;
+const CHARS_OVERFLOW = "[ERROR] Log overflow (maximum 1M characters). Remaining log lines omitted.";
+
+/**
+ * Adds `line` to the lines of `request` (`{logLines}`) within the backend's
+ * limits: the last line allowed becomes an overflow notice, and later lines
+ * are dropped, so what one execution keeps is bounded.
+ */
+export function appendLogLine(request, line) {
+  const lines = request.logLines;
+  if (request.logOverflowed) return;
+  const chars = (request.logChars ?? 0) + line.length;
+  if (lines.length === MAX_LOG_LINES - 1 || chars > MAX_LOG_CHARS) {
+    lines.push(chars > MAX_LOG_CHARS ? CHARS_OVERFLOW : LINES_OVERFLOW);
+    request.logOverflowed = true;
+    return;
+  }
+  request.logChars = chars;
+  lines.push(line);
+}
+
+/** The executions kept for the log stream, and their characters; older ones are dropped. */
 const KEPT_EXECUTIONS = 10_000;
+const KEPT_CHARS = 64 * MAX_LOG_CHARS;
 /** How long a poll with nothing new waits before answering empty, as the backend's. */
 const LONG_POLL_MS = 60_000;
 
 /** The deployment's function log: printed as it happens, kept for the log stream. */
 export class FunctionLog {
   #entries = [];
-  #cursor = 0;
+  #keptChars = 0;
+  // From now, so a first poll's cursor makes the next one wait, even before any execution.
+  #cursor = Date.now();
   #waiters = new Set();
   #executions = 0;
 
@@ -45,8 +72,11 @@ export class FunctionLog {
     // Cursors are strictly increasing, so two executions in one millisecond are both streamed.
     this.#cursor = Math.max(now, this.#cursor + 0.001);
     const executionId = (++this.#executions).toString(16).padStart(16, "0");
+    const chars = logLines.reduce((sum, line) => sum + line.length, error?.length ?? 0);
+    this.#keptChars += chars;
     this.#entries.push({
       cursor: this.#cursor,
+      chars,
       json: {
         kind: "Completion",
         udfType: UDF_TYPES[kind],
@@ -67,14 +97,16 @@ export class FunctionLog {
         environment: "isolate",
       },
     });
-    if (this.#entries.length > KEPT_EXECUTIONS) this.#entries.splice(0, this.#entries.length - KEPT_EXECUTIONS);
+    while (this.#entries.length > KEPT_EXECUTIONS || this.#keptChars > KEPT_CHARS) {
+      this.#keptChars -= this.#entries.shift().chars;
+    }
     for (const wake of this.#waiters) wake();
   }
 
   /**
    * `{entries, newCursor}`: the executions after `cursor` (ms). With none yet
    * it waits for one, up to LONG_POLL_MS, except for cursor 0, which asks for
-   * the history and answers at once.
+   * the history and answers at once with a cursor of now.
    */
   async since(cursor) {
     if (cursor !== 0 && !(this.#cursor > cursor)) await this.#next();

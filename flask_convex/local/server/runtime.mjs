@@ -22,7 +22,7 @@ import { generateTypeScript, writePythonModule } from "./codegen.mjs";
 import { typeCheck } from "./typecheck.mjs";
 import { systemQuery } from "./cliApi.mjs";
 import { routedAt } from "./httpRouter.mjs";
-import { FunctionLog } from "./logs.mjs";
+import { FunctionLog, appendLogLine } from "./logs.mjs";
 import { paginate } from "./pagination.mjs";
 import { checkVector, rankBySearch } from "./search.mjs";
 import { ArgumentValidationError, SchemaValidationError, checkArgs, checkSchema } from "./validation.mjs";
@@ -51,13 +51,14 @@ let requestCount = 0;
 const requestStorage = new AsyncLocalStorage();
 const snapshotStorage = new AsyncLocalStorage();
 
-// Function logs go to the request that produced them, as `[LEVEL] text` lines.
+// Function logs go to the request that produced them, as `[LEVEL] text` lines, whole
+// (appendLogLine bounds them as the backend does, not util.inspect's 10,000 characters).
 for (const [method, level] of Object.entries(LOG_LEVELS)) {
   const original = console[method].bind(console);
   console[method] = (...args) => {
     const request = requestStorage.getStore();
     if (request === undefined) original(...args);
-    else request.logLines.push(`[${level}] ${args.map((a) => util.inspect(a, { breakLength: Infinity })).join(" ")}`);
+    else appendLogLine(request, `[${level}] ${args.map((a) => util.inspect(a, { breakLength: Infinity, maxStringLength: Infinity })).join(" ")}`);
   };
 }
 

@@ -1,4 +1,5 @@
 import { actionGeneric as action, mutationGeneric as mutation, queryGeneric as query } from "convex/server";
+import { v } from "convex/values";
 
 export const noisy = query({
   args: {},
@@ -23,6 +24,14 @@ export const chattyAction = action({
   args: {},
   handler: async () => {
     console.debug("debug from an action");
+    return null;
+  },
+});
+
+export const flood = query({
+  args: { lines: v.number(), length: v.number() },
+  handler: async (_ctx, { lines, length }) => {
+    for (let n = 0; n < lines; n++) console.log("x".repeat(length));
     return null;
   },
 });
