@@ -649,16 +649,11 @@ def _log_lines(entry: dict[str, Any], *, success: bool, jsonl: bool) -> list[str
         return [json.dumps(entry)]
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["timestamp"]))
     prefix = f"{when} [CONVEX {_UDF_LETTERS.get(entry['udfType'], '?')}({entry['identifier']})]"
-    lines = [f"{prefix} {_log_line_text(line)}" for line in entry.get("logLines") or []]
+    # "[LEVEL] text" strings: a deployment sends structured lines only to clients naming
+    # themselves the convex CLI or dashboard.
+    lines = [f"{prefix} {line}" for line in entry.get("logLines") or []]
     if entry.get("error"):
         lines.append(f"{prefix} {entry['error']}")
     elif success and entry.get("kind") == "Completion":
         lines.append(f"{prefix} Function executed in {math.ceil(entry['executionTime'] * 1000)} ms")
     return lines
-
-
-def _log_line_text(line: str | dict[str, Any]) -> str:
-    """A log line as text: the deployment sends "[LEVEL] text", or structured lines."""
-    if isinstance(line, str):
-        return line
-    return f"[{line['level']}] {' '.join(line['messages'])}"

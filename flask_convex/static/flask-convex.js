@@ -409,10 +409,8 @@
     })
       .then(function (response) {
         var signedIn = response.headers.get("X-Convex-Authenticated");
-        if (signedIn !== null && (signedIn === "1") !== authenticated) {
-          // The requester logged in or out since the page was rendered.
-          authenticated = signedIn === "1";
-          connect();
+        if (signedIn !== null) {
+          setAuthenticated(signedIn === "1");
         }
         return apply(response);
       })
@@ -527,6 +525,14 @@
     });
   });
 
+  /* The requester logged in or out since the page was rendered: reconnect as who they are now. */
+  function setAuthenticated(value) {
+    if (value !== authenticated) {
+      authenticated = value;
+      connect();
+    }
+  }
+
   /* Coming back to the tab, the socket drops its identity if the user logged out meanwhile. */
   function checkAuth() {
     if (!push || !authenticated) {
@@ -539,9 +545,8 @@
           return;
         }
         return response.json().then(function (answer) {
-          if (answer.token === null && authenticated) {
-            authenticated = false;
-            connect();
+          if (answer.token === null) {
+            setAuthenticated(false);
           }
         });
       })
