@@ -7,7 +7,7 @@ import binascii
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b
 from http import HTTPStatus
@@ -88,18 +88,45 @@ class Outcome:
 
     value: Any = None
     error: ConvexFlaskError | None = None
-    raw: JsonValue = None
+    encoded: JsonValue | Reread = None
+    """The value as Convex-encoded JSON, or where to read it again (see `raw`)."""
     ts: int | None = None
     """The Convex timestamp of the snapshot a query batch read, when Convex says it."""
     origin: tuple[bytes, int] | None = field(default=None, compare=False)
     """A fingerprint of the answer the value was read from, and its place in that answer:
     values of equal origins are equal, so what is derived from one can serve the other."""
 
+    @property
+    def raw(self) -> JsonValue:
+        """The value as Convex-encoded JSON, as the answer carried it; never `value` itself."""
+        return self.encoded.read() if isinstance(self.encoded, Reread) else self.encoded
+
     def unwrap(self) -> Any:
         """The value, or raise the error."""
         if self.error is not None:
             raise self.error
         return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Reread:
+    """A plain value's place in its answer: read again on demand, a copy apart from `value`.
+
+    A value holding only plain JSON decodes to an equal copy of its encoded form, so
+    the answer is parsed once, and parsed again only for what needs the encoded
+    form (a live fragment's first digest, `to_json`), which a mutated `value` must
+    not change.
+    """
+
+    answer: bytes
+    index: int | None
+    """The value's place in a batch's results; None for a single call's answer."""
+
+    def read(self) -> JsonValue:
+        parsed = parse_json(self.answer)
+        result = parsed if self.index is None else parsed["results"][self.index]
+        value: JsonValue = result["value"]
+        return value
 
 
 class Transport:
@@ -121,8 +148,9 @@ class Transport:
         ConvexOutcomeUnknownError; it is never retried.
         """
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer, values, fingerprint = self._post(url, kind, body, token, write=kind != "query")
-        return _outcome(answer, values, path, (fingerprint, 0))
+        answer, plain, fingerprint = self._post(url, kind, body, token, write=kind != "query")
+        source = Reread(plain, None) if plain else None
+        return _outcome(answer, source, path, (fingerprint, 0), None)
 
     def query_batch(
         self,
@@ -140,27 +168,26 @@ class Transport:
                 for path, args in queries
             ]
         }
-        answer, values, fingerprint = self._post(url, "query_batch", body, token, write=False)
+        answer, plain, fingerprint = self._post(url, "query_batch", body, token, write=False)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
-        plain = values["results"] if values is not None else [None] * len(results)
         ts = decode_ts(answer.get("ts"))
         return [
-            replace(_outcome(result, result_values, path, (fingerprint, index)), ts=ts)
-            for index, (result, result_values, (path, _)) in enumerate(
-                zip(results, plain, queries, strict=True)
+            _outcome(
+                result, Reread(plain, index) if plain else None, path, (fingerprint, index), ts
             )
+            for index, (result, (path, _)) in enumerate(zip(results, queries, strict=True))
         ]
 
     def _post(
         self, url: str, kind: str, body: object, token: str | None, *, write: bool
-    ) -> tuple[Any, Any, bytes]:
-        """The answer as JSON, again as Convex values when it holds no encoded ones, and
-        a fingerprint of it.
+    ) -> tuple[Any, bytes, bytes]:
+        """The answer parsed, the answer itself if its values are plain, and a fingerprint.
 
-        Decoding a value without `$`-keyed objects ($integer, $bytes, $float) only
-        copies it; parsing the answer twice is the cheaper copy.
+        The values of a plain answer (see `_plain_answer`) are parsed as Convex
+        values already; otherwise they are Convex-encoded JSON, and the second
+        item is empty.
         """
         headers = self._headers
         if token:
@@ -175,8 +202,12 @@ class Transport:
         request_logger.debug("POST %s/api/%s: %d", url, kind, response.status)
         if response.status != 200:
             raise _request_error(response.status, answer)
+        fingerprint = blake2b(answer, digest_size=16).digest()
+        parsed = _plain_answer(answer)
+        if parsed is not None:
+            return parsed, answer, fingerprint
         try:
-            parsed = parse_json(answer)
+            return parse_json(answer), b"", fingerprint
         except ValueError as error:
             if write:
                 message = f"{url}/api/{kind} answered unreadable JSON: the call may have run"
@@ -184,8 +215,6 @@ class Transport:
             raise ConvexRequestError(
                 200, "BadResponse", f"the answer is not JSON: {error}"
             ) from error
-        values = _plain_values(answer) if isinstance(parsed, dict) else None
-        return parsed, values, blake2b(answer, digest_size=16).digest()
 
     def _send(self, request: httpcore.Request, *, retry: bool) -> httpcore.Response:
         try:
@@ -224,19 +253,21 @@ def _api_url(url: str, kind: str) -> httpcore.URL:
     return httpcore.URL(f"{url}/api/{kind}")
 
 
-def _plain_values(answer: bytes) -> Any:
-    """`answer` parsed as Convex values if it holds only plain JSON ones, else None.
+def _plain_answer(answer: bytes) -> dict[str, Any] | None:
+    """`answer` parsed, if it is an object whose values are plain JSON ones, else None.
 
     Convex numbers are floats and its field names were checked when stored, so
-    without `$`-keyed objects or integers decoding would return an equal copy.
-    A possible lone surrogate takes the decoding path, whose strings are made safe.
+    without `$`-keyed objects ($integer, $bytes, $float) or integers, decoding a
+    value would return an equal copy. A possible lone surrogate takes the
+    decoding path, whose strings are made safe.
     """
     if b'"$' in answer or may_hold_lone_surrogates(answer):
         return None
     try:
-        return _PLAIN.decode(answer.decode())
-    except ValueError:
+        parsed = _PLAIN.decode(answer.decode())
+    except (ValueError, RecursionError):
         return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _no_int(text: str) -> float:
@@ -265,9 +296,11 @@ def _status_phrase(status: int) -> str:
         return "HTTPError"
 
 
-def _outcome(answer: Any, values: Any, path: str, origin: tuple[bytes, int]) -> Outcome:
-    """`answer`'s outcome, read from `origin`; `values` is the same answer already decoded,
-    or None."""
+def _outcome(
+    answer: Any, plain: Reread | None, path: str, origin: tuple[bytes, int], ts: int | None
+) -> Outcome:
+    """`answer`'s outcome, read from `origin` at `ts`; with `plain`, its values are decoded
+    already and `plain` reads their encoded form."""
     if not isinstance(answer, dict):
         return Outcome(error=ConvexRequestError(200, "BadResponse", "not a JSON object"))
     log_lines = answer.get("logLines") or []
@@ -276,17 +309,22 @@ def _outcome(answer: Any, values: Any, path: str, origin: tuple[bytes, int]) -> 
     try:
         if status == "success":
             raw = answer.get("value")
-            value = decode(raw) if values is None else values.get("value")
-            return Outcome(value=value, raw=raw, origin=origin)
+            if plain is not None:
+                return Outcome(value=raw, encoded=plain, ts=ts, origin=origin)
+            return Outcome(value=decode(raw), encoded=raw, ts=ts, origin=origin)
         if status == "error":
             message = str(answer.get("errorMessage", ""))
             if "errorData" in answer:
-                return Outcome(error=ConvexError(message, decode(answer["errorData"]), log_lines))
-            return Outcome(error=ConvexFunctionError(message, log_lines))
+                data = answer["errorData"]
+                error = ConvexError(message, data if plain else decode(data), log_lines)
+                return Outcome(error=error, ts=ts)
+            return Outcome(error=ConvexFunctionError(message, log_lines), ts=ts)
     except ValueError as error:
         # One bad value fails its own call, not the other queries of a batch.
-        return Outcome(error=ConvexRequestError(200, "BadResponse", f"{path}: {error}"))
-    return Outcome(error=ConvexRequestError(200, "BadResponse", f"unknown status {status!r}"))
+        return Outcome(error=ConvexRequestError(200, "BadResponse", f"{path}: {error}"), ts=ts)
+    return Outcome(
+        error=ConvexRequestError(200, "BadResponse", f"unknown status {status!r}"), ts=ts
+    )
 
 
 def _log_function_lines(path: str, lines: list[str]) -> None:

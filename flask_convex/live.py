@@ -13,7 +13,7 @@ call (see `recent`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b, sha256
@@ -86,13 +86,26 @@ class LiveRef:
     """"" for a partial rendered with the value; else a kind given to `register_kind`."""
     options: dict[str, JsonValue] = field(default_factory=dict)
     """What the kind's renderer needs besides the value, signed with the rest."""
+    canonical_args: str = field(init=False, compare=False, repr=False)
+    """`args` as `values.args_key` writes them, for the keys and attributes made of them."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "canonical_args", args_key(self.args))
 
     def sign(self) -> str:
         """The reference signed with the app's SECRET_KEY, safe to put in the page."""
         payload: list[Any] = [self.name, self.args, self.partial, self.tag, self.css_class]
+        key: tuple[str, ...] = (self.name, self.canonical_args, self.partial, self.tag)
+        key += (self.css_class,)
         if self.kind:
             payload += [self.kind, self.options]
-        return str(serializer().dumps(payload))
+            key += (self.kind, args_key(self.options))
+        return serializer().dumps(payload, key)
+
+    @classmethod
+    def showing(cls, call: Call, partial: str, tag: str, css_class: str) -> LiveRef:
+        """The reference of `call`'s value rendered through `partial` in a `tag` wrapper."""
+        return cls(call.path, call.args, partial, _checked_tag(tag), css_class)
 
     @classmethod
     def load(cls, signed: str) -> LiveRef:
@@ -111,9 +124,13 @@ class LiveRef:
             raise LiveReferenceError(f"The live reference is of an unknown kind {kind!r}")
         return cls(name, args, partial, tag, css_class, kind, options)
 
+    def call(self, url: str) -> Call:
+        """The query this shows, to run at deployment `url`; checked and encoded when signed."""
+        return Call(url, self.name, self.args, self.canonical_args)
+
     def query_attributes(self) -> dict[str, str | None]:
         """The query and its encoded arguments, for the page's Convex client to subscribe to."""
-        return {"data-convex-query": self.name, "data-convex-args": args_key(self.args)}
+        return {"data-convex-query": self.name, "data-convex-args": self.canonical_args}
 
     def matches(self, name: str, key: str | None) -> bool:
         """Whether this shows function `name` called with arguments `key` (None: any).
@@ -122,7 +139,7 @@ class LiveRef:
         """
         if self.name != name:
             return False
-        if key is None or key == args_key(self.args):
+        if key is None or key == self.canonical_args:
             return True
         if "paginationOpts" not in self.args:
             return False
@@ -195,7 +212,7 @@ def live_fragment(
             f"live() keeps {preloaded.name} current from CONVEX_URL; "
             "preload it without url= to make it live"
         )
-    ref = LiveRef(preloaded.name, preloaded.args, partial, _checked_tag(tag), css_class)
+    ref = LiveRef.showing(preloaded.call, partial, tag, css_class)
     outcome = preloaded.outcome
     outcome.unwrap()
     return _render(ref, outcome, outcome_hash(outcome), oob=False)(new_element_id(ref))
@@ -212,7 +229,7 @@ def lazy_fragment(
 ) -> Markup:
     """A wrapper in its loading state that the first push or poll fills; backs the `lazy` macro."""
     call = prepare(function, args, None)
-    ref = LiveRef(call.path, call.args, partial, _checked_tag(tag), css_class)
+    ref = LiveRef.showing(call, partial, tag, css_class)
     body = render_template("convex/loading.html") if loading is None else loading
     return _element(
         ref.tag,
@@ -318,8 +335,7 @@ def refresh(
             continue
         if wanted is not None and not wanted(ref):
             continue
-        # Signed when the page was rendered: already checked and encoded by `prepare`.
-        call = Call(url, ref.name, ref.args, args_key(ref.args))
+        call = ref.call(url)
         if share > 0 and recent.unchanged((call, token), fragment.hash, share):
             continue
         key = (call, ref.partial, ref.tag, ref.css_class)
@@ -487,7 +503,7 @@ def _checked_tag(tag: str) -> str:
 def new_element_id(ref: LiveRef) -> str:
     """A stable id for the fragment, unique within the page being rendered."""
     digest = blake2b(
-        f"{ref.name}\0{args_key(ref.args)}\0{ref.partial}".encode(), digest_size=6
+        f"{ref.name}\0{ref.canonical_args}\0{ref.partial}".encode(), digest_size=6
     ).hexdigest()
     taken: dict[str, int] = request.environ.setdefault(_IDS_KEY, {})
     count = taken[digest] = taken.get(digest, 0) + 1
@@ -520,15 +536,17 @@ class Signing:
         assert isinstance(signer, TimestampSigner)
         self._signer = signer
         # One attribute, swapped whole, so that threads never mix two seconds.
-        self._this_second: tuple[int, dict[str, str]] = (0, {})
+        self._this_second: tuple[int, dict[Hashable, str]] = (0, {})
 
-    def dumps(self, value: object) -> str:
+    def dumps(self, value: object, key: Hashable = None) -> str:
+        """`value` signed; `key`, if given, stands for it in this second's memory of signatures."""
         now = self._signer.get_timestamp()
         second, signed_now = self._this_second
         if second != now or len(signed_now) >= _MAX_SIGNED:
             signed_now = {}
             self._this_second = (now, signed_now)
-        key = self._serializer.serializer.dumps(value)
+        if key is None:
+            key = self._serializer.serializer.dumps(value)
         signed = signed_now.get(key)
         if signed is None:
             payload = self._serializer.dump_payload(value)

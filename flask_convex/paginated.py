@@ -394,8 +394,7 @@ def _run(refs: Sequence[LiveRef], token: str | None) -> list[Outcome]:
 
 
 def _call(ref: LiveRef) -> Call:
-    # Built from our own (signed or just encoded) arguments: already checked by `prepare`.
-    return Call(get_state().url, ref.name, ref.args, args_key(ref.args))
+    return ref.call(get_state().url)
 
 
 def _opts(ref: LiveRef) -> dict[str, JsonValue]:

@@ -90,6 +90,24 @@ def test_success_decodes_the_value_and_keeps_the_raw_json(
     assert outcome.raw == raw
 
 
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_plain_values_encoded_form_stays_apart_from_a_changed_value(
+    transport: Transport, convex_api: respx.MockRouter, batch: bool
+) -> None:
+    raw = [{"text": "b", "done": False, "_creationTime": 1.5}, {"text": "a", "done": True}]
+    result = {"status": "success", "value": raw}
+    convex_api.post("/api/query").respond(json=result)
+    convex_api.post("/api/query_batch").respond(json={"results": [result, result]})
+    if batch:
+        outcome = transport.query_batch(URL, [("a:b", {}), ("a:c", {})], None)[1]
+    else:
+        outcome = query(transport)
+    outcome.value.sort(key=lambda task: task["text"])
+    outcome.value[0]["text"] = "changed"
+    assert outcome.raw == raw
+    assert outcome.raw is not outcome.raw
+
+
 def test_values_read_from_equal_answers_share_an_origin_and_others_do_not(
     transport: Transport, convex_api: respx.MockRouter
 ) -> None:

@@ -169,7 +169,10 @@ def test_a_value_read_from_an_answer_seen_before_is_not_digested_again(
     digest = live.value_digest
     monkeypatch.setattr(live, "_DIGESTS", {})
     monkeypatch.setattr(live, "value_digest", lambda raw: digested.append(raw) or digest(raw))
-    seen, other = Outcome(raw=[1.0], origin=(b"answer", 0)), Outcome(raw=[2.0], origin=(b"b", 0))
+    seen, other = (
+        Outcome(encoded=[1.0], origin=(b"answer", 0)),
+        Outcome(encoded=[2.0], origin=(b"b", 0)),
+    )
     hashes = [live.outcome_hash(outcome) for outcome in (seen, seen, other, seen)]
     assert hashes == [digest([1.0]), digest([1.0]), digest([2.0]), digest([1.0])]
     assert digested == [[1.0], [2.0]]
