@@ -200,12 +200,13 @@ class _Shown:
 
 
 def live_fragment(
-    preloaded: Preloaded[Any], partial: str, *, tag: str = "div", css_class: str = ""
+    preloaded: Preloaded[Any], partial: str, tag: str = "div", css_class: str = ""
 ) -> Markup:
     """Render `partial` with the preloaded value as `value`, in a wrapper that keeps it live.
 
-    Backs the `live` macro. Reading the value resolves every pending preload of
-    the request in one batch; a query error is raised, as `preloaded.value` does.
+    Is templates' `live` (see `_as_templates_call_it`). Reading the value resolves every
+    pending preload of the request in one batch; a query error is raised, as
+    `preloaded.value` does.
     """
     if preloaded.call.url != get_state().url:
         raise ValueError(
@@ -395,6 +396,17 @@ def answer_fragments(*, share: float) -> Response:
     )
 
 
+def _as_templates_call_it(function: Callable[..., Markup]) -> Callable[..., Markup]:
+    """`function` taking `class=`, as templates write it, for its `css_class` argument."""
+
+    def call(*args: Any, **kwargs: Any) -> Markup:
+        if "class" in kwargs:
+            kwargs["css_class"] = kwargs.pop("class")
+        return function(*args, **kwargs)
+
+    return call
+
+
 @blueprint.app_template_global("convex_scripts")
 def scripts() -> Markup:
     """The tags for a page's <head>: stylesheet, htmx, the Convex client, flask-convex.js.
@@ -417,7 +429,8 @@ def scripts() -> Markup:
 
 blueprint.add_app_template_global(csrf_field, "convex_csrf_field")
 blueprint.add_app_template_global(csrf_token, "convex_csrf_token")
-blueprint.add_app_template_global(live_fragment, "convex_live")
+
+blueprint.add_app_template_global(_as_templates_call_it(live_fragment), "convex_live")
 blueprint.add_app_template_global(lazy_fragment, "convex_lazy")
 
 

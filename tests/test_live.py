@@ -184,6 +184,25 @@ def test_references_need_a_secret_key(app: Flask) -> None:
         LiveRef("tasks:list", {}, "partials/tasks.html").sign()
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        'live(p, "partials/count.html", "section", "big")',
+        'live(p, "partials/count.html", tag="section", class="big")',
+        'live(p, "partials/count.html", tag="section", css_class="big")',
+    ],
+)
+def test_live_takes_its_wrapper_by_position_or_by_name(
+    app: Flask, convex: FakeConvex, call: str
+) -> None:
+    template = '{% from "convex/macros.html" import live %}{{ ' + call + " }}"
+    with app.test_request_context():
+        html = render_template_string(template, p=preload_query(api.counter.get))
+    wrapper = soup(html.encode()).select_one("section.convex-live.big")
+    assert wrapper is not None
+    assert wrapper["data-convex-ref"]
+
+
 def test_an_unsafe_wrapper_tag_is_refused(app: Flask, convex: FakeConvex) -> None:
     template = (
         '{% from "convex/macros.html" import live %}{{ live(p, "partials/count.html", tag=t) }}'
