@@ -99,7 +99,8 @@ class Convex:
             configured_url(app.config)
         push.check_config(app.config)
         http = ConnectionPool(timeout=float(app.config["CONVEX_TIMEOUT"]))
-        state = ConvexState(self.hooks, Transport(http, f"flask-convex-{__about__.__version__}"))
+        transport = Transport(http, f"flask-convex-{__about__.__version__}")
+        state = ConvexState(self.hooks, transport, app.config)
         weakref.finalize(state, http.close)
         app.extensions["convex"] = state
         if app.config["CONVEX_AUTH_ISSUER"]:

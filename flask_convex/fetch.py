@@ -10,7 +10,7 @@ from typing import Any, TypeVar, overload
 from flask import current_app
 
 from .client import Call, Kind, Outcome, check_deployment_url
-from .context import MemoKey, request_state
+from .context import MemoKey, RequestState, request_state
 from .errors import ConvexAuthError
 from .functions import (
     CallArgs,
@@ -38,11 +38,15 @@ def prepare(ref: FunctionRef, args: Mapping[str, Any] | None, url: str | None) -
     return Call(url, path, encoded, args_key(encoded))
 
 
-def resolve_token(explicit: str | None) -> str | None:
-    """The token for a call: `token=` if given, else the app's loader (once per request)."""
+def resolve_token(explicit: str | None, state: RequestState | None = None) -> str | None:
+    """The token for a call: `token=` if given, else the app's loader (once per request).
+
+    `state` is the request's, if the caller has it at hand.
+    """
     if explicit is not None:
         return explicit or None
-    state = request_state()
+    if state is None:
+        state = request_state()
     with state.lock:
         if not state.token_loaded:
             loader = get_state().token_loader()
@@ -51,9 +55,12 @@ def resolve_token(explicit: str | None) -> str | None:
         return state.token
 
 
-def with_token(explicit: str | None, run: Callable[[str | None], T]) -> T:
-    """Run with the request's token; if Convex rejects a loaded token, reload it once and retry."""
-    token = resolve_token(explicit)
+def with_token(
+    explicit: str | None, run: Callable[[str | None], T], state: RequestState | None = None
+) -> T:
+    """Run with the request's (`state`'s) token; if Convex rejects a loaded token, reload it
+    once and retry."""
+    token = resolve_token(explicit, state)
     try:
         return run(token)
     except ConvexAuthError:
@@ -61,19 +68,19 @@ def with_token(explicit: str | None, run: Callable[[str | None], T]) -> T:
         if explicit is not None or token is None or loader is None or not can_refresh(loader):
             raise
         fresh = loader(force_refresh=True)
-        request_state().token = fresh
+        (state or request_state()).token = fresh
         if fresh == token:
             raise
         return run(fresh)
 
 
-def timed(label: str, run: Callable[[], T]) -> T:
-    """Run a call and record its duration for the Server-Timing header."""
+def timed(label: str, run: Callable[[], T], state: RequestState | None = None) -> T:
+    """Run a call and record its duration for the Server-Timing header of the request (`state`)."""
     start = time.perf_counter()
     try:
         return run()
     finally:
-        request_state().timings.append((label, (time.perf_counter() - start) * 1000))
+        (state or request_state()).timings.append((label, (time.perf_counter() - start) * 1000))
 
 
 @overload
@@ -115,7 +122,7 @@ def fetch_query(  # type: ignore[misc]  # the typed overload's rest of call is (
             state.memo[key] = outcome
         return outcome
 
-    return with_token(token, run).unwrap()
+    return with_token(token, run, state).unwrap()
 
 
 @overload

@@ -46,15 +46,7 @@ class FunctionReference(Generic[ArgsT, ReturnT]):
     @property
     def name(self) -> str:
         """The function path sent to Convex, validated."""
-        if len(self._parts) < 2:
-            dotted = ".".join(("api", *self._parts))
-            raise ValueError(
-                f"{dotted} names a module, not a function: "
-                "use api.<module>.<function>, e.g. api.tasks.list"
-            )
-        *module, export = self._parts
-        path = "/".join(module)
-        return function_name(path if export == "default" else f"{path}:{export}")
+        return _path_of(self._parts)
 
     def __str__(self) -> str:
         return self.name
@@ -96,6 +88,20 @@ def function_name(ref: FunctionRef) -> str:
     if not isinstance(ref, str):
         raise TypeError(f"A Convex function is api.<module>.<function> or a str, not {ref!r}")
     return _checked_path(ref)
+
+
+@lru_cache(maxsize=1024)
+def _path_of(parts: tuple[str, ...]) -> str:
+    """The path `api.<parts>` stands for, validated; references are made on every use."""
+    if len(parts) < 2:
+        dotted = ".".join(("api", *parts))
+        raise ValueError(
+            f"{dotted} names a module, not a function: "
+            "use api.<module>.<function>, e.g. api.tasks.list"
+        )
+    *module, export = parts
+    path = "/".join(module)
+    return function_name(path if export == "default" else f"{path}:{export}")
 
 
 @lru_cache(maxsize=1024)

@@ -105,7 +105,7 @@ def preload_call(call: Call, token: str | None = None) -> Preloaded[Any]:
     state.read_data = True
     preloaded: Preloaded[Any] = Preloaded(call, token, state)
     with state.lock:
-        remembered = state.memo.get((call, resolve_token(token)))
+        remembered = state.memo.get((call, resolve_token(token, state)))
         if remembered is not None:
             preloaded.settle(remembered)
         else:
@@ -143,10 +143,10 @@ def _resolve_group(
 
     def run(token: str | None) -> tuple[str | None, list[Outcome]]:
         batch = [(call.path, call.args) for call in calls]
-        return token, timed(label, lambda: transport.query_batch(url, batch, token))
+        return token, timed(label, lambda: transport.query_batch(url, batch, token), state)
 
     try:
-        used, outcomes = with_token(token, run)
+        used, outcomes = with_token(token, run, state)
     except ConvexFlaskError as error:
         for read in members:
             read.settle(Outcome(error=error))

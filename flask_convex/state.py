@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
+from flask import Config, current_app
 
 from .client import Transport, check_deployment_url
 from .errors import ConvexConfigError
@@ -38,6 +38,8 @@ class ConvexState:
 
     hooks: Hooks
     transport: Transport
+    config: Config
+    """The app's configuration (no proxy to look it up through on every call)."""
     recent: RecentAnswers = field(default_factory=RecentAnswers)
     """What recent polls saw, shared by this process's requests."""
     fallback_loader: TokenLoader | None = None
@@ -50,7 +52,7 @@ class ConvexState:
     @property
     def url(self) -> str:
         """The configured deployment URL, checked, without a trailing slash."""
-        return configured_url(current_app.config)
+        return configured_url(self.config)
 
 
 def configured_url(config: Mapping[str, Any], setting: str = "CONVEX_URL") -> str:
