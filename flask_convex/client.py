@@ -108,24 +108,38 @@ class Outcome:
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
-class Reread:
-    """A plain value's place in its answer: read again on demand, a copy apart from `value`.
+class EncodedAnswer:
+    """A plain answer (see `_plain_answer`), parsed again as Convex-encoded JSON on first need.
 
     A value holding only plain JSON decodes to an equal copy of its encoded form, so
-    the answer is parsed once, and parsed again only for what needs the encoded
-    form (a live fragment's first digest, `to_json`), which a mutated `value` must
-    not change.
+    the answer is parsed once for the values, and parsed again, once for all of its
+    results, only for what needs the encoded form (a live fragment's first digest,
+    `to_json`), which a changed `value` must not change. Convex nests values at
+    most 64 deep, so the later parse cannot run out of stack where the first did not.
     """
 
-    answer: bytes
+    __slots__ = ("_answer", "_parsed")
+
+    def __init__(self, answer: bytes) -> None:
+        self._answer = answer
+        self._parsed: Any = None
+
+    def result(self, index: int | None) -> Any:
+        """The answer's result `index` of a batch, or the whole answer of a single call."""
+        if self._parsed is None:
+            self._parsed = parse_json(self._answer)
+        return self._parsed if index is None else self._parsed["results"][index]
+
+
+@dataclass(frozen=True, slots=True)
+class Reread:
+    """Where a plain value's encoded form is: its answer, and its place in a batch (or None)."""
+
+    answer: EncodedAnswer
     index: int | None
-    """The value's place in a batch's results; None for a single call's answer."""
 
     def read(self) -> JsonValue:
-        parsed = parse_json(self.answer)
-        result = parsed if self.index is None else parsed["results"][self.index]
-        value: JsonValue = result["value"]
+        value: JsonValue = self.answer.result(self.index).get("value")
         return value
 
 
@@ -149,7 +163,7 @@ class Transport:
         """
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
         answer, plain, fingerprint = self._post(url, kind, body, token, write=kind != "query")
-        source = Reread(plain, None) if plain else None
+        source = Reread(EncodedAnswer(plain), None) if plain else None
         return _outcome(answer, source, path, (fingerprint, 0), None)
 
     def query_batch(
@@ -173,9 +187,14 @@ class Transport:
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
         ts = decode_ts(answer.get("ts"))
+        encoded = EncodedAnswer(plain) if plain else None
         return [
             _outcome(
-                result, Reread(plain, index) if plain else None, path, (fingerprint, index), ts
+                result,
+                None if encoded is None else Reread(encoded, index),
+                path,
+                (fingerprint, index),
+                ts,
             )
             for index, (result, (path, _)) in enumerate(zip(results, queries, strict=True))
         ]
@@ -302,7 +321,7 @@ def _outcome(
     """`answer`'s outcome, read from `origin` at `ts`; with `plain`, its values are decoded
     already and `plain` reads their encoded form."""
     if not isinstance(answer, dict):
-        return Outcome(error=ConvexRequestError(200, "BadResponse", "not a JSON object"))
+        return Outcome(error=ConvexRequestError(200, "BadResponse", "not a JSON object"), ts=ts)
     log_lines = answer.get("logLines") or []
     _log_function_lines(path, log_lines)
     status = answer.get("status")

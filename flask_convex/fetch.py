@@ -68,7 +68,7 @@ def with_token(
         if explicit is not None or token is None or loader is None or not can_refresh(loader):
             raise
         fresh = loader(force_refresh=True)
-        (state or request_state()).token = fresh
+        (state if state is not None else request_state()).token = fresh
         if fresh == token:
             raise
         return run(fresh)
@@ -80,7 +80,9 @@ def timed(label: str, run: Callable[[], T], state: RequestState | None = None) -
     try:
         return run()
     finally:
-        (state or request_state()).timings.append((label, (time.perf_counter() - start) * 1000))
+        (state if state is not None else request_state()).timings.append(
+            (label, (time.perf_counter() - start) * 1000)
+        )
 
 
 @overload

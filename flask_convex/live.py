@@ -401,6 +401,8 @@ def _as_templates_call_it(function: Callable[..., Markup]) -> Callable[..., Mark
 
     def call(*args: Any, **kwargs: Any) -> Markup:
         if "class" in kwargs:
+            if "css_class" in kwargs:
+                raise TypeError("give class= or css_class=, not both")
             kwargs["css_class"] = kwargs.pop("class")
         return function(*args, **kwargs)
 

@@ -90,22 +90,38 @@ def test_success_decodes_the_value_and_keeps_the_raw_json(
     assert outcome.raw == raw
 
 
-@pytest.mark.parametrize("batch", [False, True])
 def test_a_plain_values_encoded_form_stays_apart_from_a_changed_value(
-    transport: Transport, convex_api: respx.MockRouter, batch: bool
+    transport: Transport, convex_api: respx.MockRouter
 ) -> None:
     raw = [{"text": "b", "done": False, "_creationTime": 1.5}, {"text": "a", "done": True}]
-    result = {"status": "success", "value": raw}
-    convex_api.post("/api/query").respond(json=result)
-    convex_api.post("/api/query_batch").respond(json={"results": [result, result]})
-    if batch:
-        outcome = transport.query_batch(URL, [("a:b", {}), ("a:c", {})], None)[1]
-    else:
-        outcome = query(transport)
+    convex_api.post("/api/query").respond(json={"status": "success", "value": raw})
+    outcome = query(transport)
     outcome.value.sort(key=lambda task: task["text"])
     outcome.value[0]["text"] = "changed"
     assert outcome.raw == raw
-    assert outcome.raw is not outcome.raw
+
+
+def test_each_result_of_a_plain_batch_reads_its_own_encoded_form(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    values = [[{"text": "first"}], None, {"n": 2.5}]
+    results: list[dict[str, Any]] = [{"status": "success", "value": v} for v in values]
+    results[1] = {"status": "success", "logLines": []}
+    convex_api.post("/api/query_batch").respond(json={"results": results, "ts": "AQAAAAAAAAA="})
+    outcomes = transport.query_batch(URL, [("a:b", {}), ("a:c", {}), ("a:d", {})], None)
+    outcomes[0].value[0]["text"] = "changed"
+    assert [outcome.raw for outcome in outcomes] == values
+    assert [outcome.ts for outcome in outcomes] == [1, 1, 1]
+
+
+def test_a_batch_result_that_is_not_an_object_keeps_the_batch_timestamp(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    results = ["nonsense", {"status": "success", "value": 1.0}]
+    convex_api.post("/api/query_batch").respond(json={"results": results, "ts": "AQAAAAAAAAA="})
+    broken, fine = transport.query_batch(URL, [("a:b", {}), ("a:c", {})], None)
+    assert isinstance(broken.error, ConvexRequestError)
+    assert (broken.ts, fine.ts, fine.value) == (1, 1, 1.0)
 
 
 def test_values_read_from_equal_answers_share_an_origin_and_others_do_not(

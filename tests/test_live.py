@@ -203,6 +203,13 @@ def test_live_takes_its_wrapper_by_position_or_by_name(
     assert wrapper["data-convex-ref"]
 
 
+def test_live_refuses_both_class_and_css_class(app: Flask, convex: FakeConvex) -> None:
+    call = 'live(p, "partials/count.html", class="a", css_class="b")'
+    template = '{% from "convex/macros.html" import live %}{{ ' + call + " }}"
+    with app.test_request_context(), pytest.raises(TypeError, match="not both"):
+        render_template_string(template, p=preload_query(api.counter.get))
+
+
 def test_an_unsafe_wrapper_tag_is_refused(app: Flask, convex: FakeConvex) -> None:
     template = (
         '{% from "convex/macros.html" import live %}{{ live(p, "partials/count.html", tag=t) }}'
