@@ -1,8 +1,8 @@
 """CPU per request of the live page, its bare twin, a poll, a push's re-render, a bare POST.
 
-Run `python -m benchmarks.call_cost [--seconds S] [--rounds N] [--profile]` from the
-repository root. One thread of this process serves benchmarks.live_page's app
-(the example's live page of 20 tasks, and /bare, the same template over a
+Run `python -m benchmarks.call_cost [--seconds S] [--rounds N] [--profile | --instructions]`
+from the repository root. One thread of this process serves benchmarks.live_page's
+app (the example's live page of 20 tasks, and /bare, the same template over a
 constant list) straight through WSGI, so only the app's CPU is counted, against a
 fixed-answer Convex stub in its own process. The phases take turns of ten requests
 each, so that all of them see the same load on a shared machine, for several rounds;
@@ -16,6 +16,11 @@ it prints the median CPU (time.process_time) per request and:
 - the re-render a push asks for, of one changed fragment (`/_convex/render`),
   against the page (target: at most its cost).
 
+--instructions counts each request's user-space instructions instead, with
+valgrind's cachegrind (`apt-get install valgrind`; this script installs nothing),
+garbage collection off: deterministic where CPU time on a shared machine is not,
+though it sees no system calls and counts each byte of a large copy.
+
 --profile samples the live page with py-spy (in the bench extra; it needs ptrace
 permission) and prints each library's share of the CPU, flask-convex's own
 included (target: at most 5%). flask-convex's HTTP client (`flask_convex.connections`,
@@ -26,6 +31,7 @@ http.client do, not as flask-convex's own work.
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import io
 import json
@@ -40,6 +46,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -194,7 +201,67 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="length of one round")
     parser.add_argument("--rounds", type=int, default=7, help="rounds")
     parser.add_argument("--profile", action="store_true", help="py-spy breakdown of the page")
+    parser.add_argument("--instructions", action="store_true", help="count with cachegrind")
+    parser.add_argument("--repeat", nargs=2, metavar=("PHASE", "N"), help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.repeat:
+        repeat(options.repeat[0], int(options.repeat[1]))
+    elif options.instructions:
+        count_instructions()
+    else:
+        measure_cpu(options)
+
+
+def repeat(name: str, count: int) -> None:
+    """Run phase `name` `count` times after a warm-up, garbage collection off: for cachegrind."""
+    with stub_process(value=json.dumps(TASKS).encode()) as convex_url:
+        app = create_app()
+        app.config.update(CONVEX_URL=convex_url, CONVEX_POLL_SHARE=0)
+        requests = phases(app, convex_url)
+        for run in requests.values():
+            for _ in range(30):
+                run()
+        gc.collect()
+        gc.disable()
+        for _ in range(count):
+            requests[name]()
+
+
+def count_instructions() -> None:
+    """Print each phase's user-space instructions per request and the targets' ratios."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed; install it first: apt-get install valgrind")
+
+    def instructions(name: str, count: int) -> int:
+        command = [valgrind, "--tool=cachegrind", "--cache-sim=no"]
+        command += ["--cachegrind-out-file=/dev/null", sys.executable, "-m", __spec__.name]
+        done = subprocess.run(
+            [*command, "--repeat", name, str(count)], capture_output=True, text=True, check=True
+        )
+        found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        assert found, done.stderr
+        return int(found[1].replace(",", ""))
+
+    def per_request(name: str) -> float:
+        # The difference of two counts leaves out start-up and warm-up.
+        few, many = instructions(name, 40), instructions(name, 120)
+        return (many - few) / 80
+
+    names = ["bare", "live", "poll", "re-render", "http.client"]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        counts = dict(zip(names, pool.map(per_request, names), strict=True))
+    print("user-space instructions per request (cachegrind, garbage collection off):")
+    for name in names:
+        print(f"  {name:12} {counts[name] / 1e6:7.3f} M")
+    added = counts["live"] - counts["bare"]
+    print(f"added / http.client POST: {added / counts['http.client']:.2f}x")
+    print(f"live page / poll:         {counts['live'] / counts['poll']:.2f}x")
+    print(f"re-render / live page:    {counts['re-render'] / counts['live']:.2f}x")
+
+
+def measure_cpu(options: argparse.Namespace) -> None:
+    """Print CPU per request of each phase and the targets' ratios (see the module's doc)."""
     with stub_process(value=json.dumps(TASKS).encode()) as convex_url:
         app = create_app()
         app.config.update(CONVEX_URL=convex_url, CONVEX_POLL_SHARE=0)

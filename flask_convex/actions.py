@@ -29,7 +29,7 @@ from .errors import (
 )
 from .functions import FunctionRef, function_name
 from .live import LiveRef, PageFragment, blueprint, parse_page_fragments, read_json, refresh
-from .values import args_key, encode_args
+from .values import encode_args
 
 P = ParamSpec("P")
 
@@ -93,7 +93,7 @@ def revalidate(function: FunctionRef, args: Mapping[str, Any] | None = None) -> 
     Inside a server action: its htmx answer re-renders the page's live fragments
     of that query.
     """
-    key = None if args is None else args_key(encode_args(args))
+    key = None if args is None else encode_args(args)[1]
     _revalidation().functions.append((function_name(function), key))
 
 

@@ -22,7 +22,7 @@ from .functions import (
     function_name,
 )
 from .state import can_refresh, get_state
-from .values import args_key, encode_args
+from .values import encode_args
 
 T = TypeVar("T")
 
@@ -30,12 +30,12 @@ T = TypeVar("T")
 def prepare(ref: FunctionRef, args: Mapping[str, Any] | None, url: str | None) -> Call:
     """Check and encode a call before anything is sent; bad input raises here."""
     path = function_name(ref)
-    encoded = encode_args(args)
+    encoded, key = encode_args(args)
     if url is None:
         url = get_state().url
     else:
         url = check_deployment_url(url, skip_check=current_app.config["CONVEX_SKIP_URL_CHECK"])
-    return Call(url, path, encoded, args_key(encoded))
+    return Call(url, path, encoded, key)
 
 
 def resolve_token(explicit: str | None, state: RequestState | None = None) -> str | None:

@@ -34,25 +34,29 @@ _TEXT: Final = json.JSONEncoder(ensure_ascii=False)
 _CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
-def encode_args(args: Mapping[str, Any] | None) -> dict[str, JsonValue]:
-    """Encode function arguments, refusing anything Convex cannot hold before it is sent."""
+def encode_args(args: Mapping[str, Any] | None) -> tuple[dict[str, JsonValue], str]:
+    """Encode function arguments, refusing anything Convex cannot hold before it is sent;
+    with their canonical text (`args_key`)."""
     if args is None:
-        return {}
+        return {}, "{}"
     if not isinstance(args, Mapping):
         raise ConvexValueError(
             f"args must be a dict of argument names to values, not {type(args).__name__}"
         )
     try:
         encoded = convex_to_json(dict(args))
+        key = args_key(encoded)
         # Convex strings are Unicode text: a lone surrogate such as "\ud800" is not,
-        # and every page showing it would fail to encode. Raises UnicodeEncodeError.
-        _TEXT.encode(encoded).encode()
+        # and every page showing it would fail to encode. The ASCII key escapes every
+        # surrogate as "\udXXX": without one, there is none to look for.
+        if "\\ud" in key:
+            _TEXT.encode(encoded).encode()  # raises UnicodeEncodeError on a lone one
     except RecursionError:
         raise ConvexValueError("args are nested too deeply to send") from None
     except (TypeError, ValueError) as error:
         raise ConvexValueError(_explain(args, "args") or str(error)) from error
     assert isinstance(encoded, dict)
-    return encoded
+    return encoded, key
 
 
 def decode(raw: JsonValue) -> Any:

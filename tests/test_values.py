@@ -17,7 +17,7 @@ from flask_convex.values import args_key, decode, encode_args
 
 def round_trip(value: Any) -> Any:
     """Encode as an argument, send as JSON text, decode as a result."""
-    wire = json.loads(json.dumps(encode_args({"v": value}), allow_nan=False))
+    wire = json.loads(json.dumps(encode_args({"v": value})[0], allow_nan=False))
     decoded = decode(wire)
     assert isinstance(decoded, dict)
     return decoded["v"]
@@ -38,7 +38,7 @@ def round_trip(value: Any) -> Any:
     ],
 )
 def test_special_values_use_the_reference_encoding(value: Any, wire: Any) -> None:
-    assert encode_args({"v": value}) == {"v": wire}
+    assert encode_args({"v": value})[0] == {"v": wire}
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_int64_comes_back_as_convex_int64() -> None:
 
 
 def test_plain_ints_are_float64() -> None:
-    assert encode_args({"n": 5, "big": 2**53}) == {"n": 5.0, "big": float(2**53)}
+    assert encode_args({"n": 5, "big": 2**53})[0] == {"n": 5.0, "big": float(2**53)}
     assert isinstance(round_trip(5), float)
 
 
@@ -90,7 +90,7 @@ def test_tuples_are_arrays() -> None:
 
 
 def test_args_default_to_an_empty_object() -> None:
-    assert encode_args(None) == {}
+    assert encode_args(None) == ({}, "{}")
 
 
 @pytest.mark.parametrize("args", [[1], "tasks", ({"a": 1},), 3])
@@ -218,3 +218,10 @@ def test_anything_else_is_refused_naming_its_key_path(
         encode_args({name: value})
     assert str(caught.value).startswith(f"{path}: ")
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["🙂 a smile", "a \\ud800 typed out", "é"])
+def test_text_that_only_looks_like_a_surrogate_is_sent(text: str) -> None:
+    encoded, key = encode_args({"text": text})
+    assert encoded == {"text": text}
+    assert json.loads(key) == {"text": text}
