@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from hashlib import blake2b, sha256
+from hashlib import blake2b, sha1, sha256
 from pathlib import Path
 from typing import Any, Final
 
@@ -546,7 +546,10 @@ class Signing:
     """
 
     def __init__(self, secret: str | bytes, salt: str) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt=salt)
+        # The same SHA-1 as itsdangerous's default, which it wraps in a Python function
+        # that sends every HMAC down the standard library's slow path.
+        options = {"digest_method": sha1}
+        self._serializer = URLSafeTimedSerializer(secret, salt=salt, signer_kwargs=options)
         signer = self._serializer.make_signer()
         assert isinstance(signer, TimestampSigner)
         self._signer = signer

@@ -178,6 +178,14 @@ def test_a_value_read_from_an_answer_seen_before_is_not_digested_again(
     assert digested == [[1.0], [2.0]]
 
 
+def test_references_signed_with_itsdangerous_defaults_still_verify(app: Flask) -> None:
+    payload = ["tasks:list", {"list": "a"}, "partials/tasks.html", "div", ""]
+    with app.test_request_context():
+        signed = URLSafeTimedSerializer(app.secret_key, salt=live.SALT).dumps(payload)
+        assert LiveRef.load(signed) == LiveRef("tasks:list", {"list": "a"}, "partials/tasks.html")
+        assert LiveRef.load(LiveRef("tasks:list", {"list": "a"}, "partials/tasks.html").sign())
+
+
 def test_references_need_a_secret_key(app: Flask) -> None:
     app.secret_key = None
     with app.test_request_context(), pytest.raises(ConvexConfigError, match="SECRET_KEY"):
