@@ -162,8 +162,8 @@ class Transport:
         ConvexOutcomeUnknownError; it is never retried.
         """
         body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer, plain, fingerprint = self._post(url, kind, body, token, write=kind != "query")
-        source = Reread(EncodedAnswer(plain), None) if plain else None
+        answer, encoded, fingerprint = self._post(url, kind, body, token, write=kind != "query")
+        source = None if encoded is None else Reread(encoded, None)
         return _outcome(answer, source, path, (fingerprint, 0), None)
 
     def query_batch(
@@ -182,12 +182,11 @@ class Transport:
                 for path, args in queries
             ]
         }
-        answer, plain, fingerprint = self._post(url, "query_batch", body, token, write=False)
+        answer, encoded, fingerprint = self._post(url, "query_batch", body, token, write=False)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(queries):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
         ts = decode_ts(answer.get("ts"))
-        encoded = EncodedAnswer(plain) if plain else None
         return [
             _outcome(
                 result,
@@ -201,12 +200,12 @@ class Transport:
 
     def _post(
         self, url: str, kind: str, body: object, token: str | None, *, write: bool
-    ) -> tuple[Any, bytes, bytes]:
-        """The answer parsed, the answer itself if its values are plain, and a fingerprint.
+    ) -> tuple[Any, EncodedAnswer | None, bytes]:
+        """The answer parsed, where to read its encoded form if it is plain, and a fingerprint.
 
         The values of a plain answer (see `_plain_answer`) are parsed as Convex
         values already; otherwise they are Convex-encoded JSON, and the second
-        item is empty.
+        item is None.
         """
         headers = self._headers
         if token:
@@ -224,9 +223,9 @@ class Transport:
         fingerprint = blake2b(answer, digest_size=16).digest()
         parsed = _plain_answer(answer)
         if parsed is not None:
-            return parsed, answer, fingerprint
+            return parsed, EncodedAnswer(answer), fingerprint
         try:
-            return parse_json(answer), b"", fingerprint
+            return parse_json(answer), None, fingerprint
         except ValueError as error:
             if write:
                 message = f"{url}/api/{kind} answered unreadable JSON: the call may have run"

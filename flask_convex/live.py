@@ -95,8 +95,13 @@ class LiveRef:
     def sign(self) -> str:
         """The reference signed with the app's SECRET_KEY, safe to put in the page."""
         payload: list[Any] = [self.name, self.args, self.partial, self.tag, self.css_class]
-        key: tuple[str, ...] = (self.name, self.canonical_args, self.partial, self.tag)
-        key += (self.css_class,)
+        key: tuple[str, ...] = (
+            self.name,
+            self.canonical_args,
+            self.partial,
+            self.tag,
+            self.css_class,
+        )
         if self.kind:
             payload += [self.kind, self.options]
             key += (self.kind, args_key(self.options))
@@ -431,7 +436,6 @@ def scripts() -> Markup:
 
 blueprint.add_app_template_global(csrf_field, "convex_csrf_field")
 blueprint.add_app_template_global(csrf_token, "convex_csrf_token")
-
 blueprint.add_app_template_global(_as_templates_call_it(live_fragment), "convex_live")
 blueprint.add_app_template_global(lazy_fragment, "convex_lazy")
 
