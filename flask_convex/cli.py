@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -549,13 +549,17 @@ def _upload(target: _Target, path: Path) -> dict[str, Any]:
 
 def _settled_import(target: _Target, import_id: str) -> dict[str, Any]:
     """The import's state once it waits for confirmation, completed or failed."""
-    while True:
-        state: dict[str, Any] = target.call("/api/query", _IMPORT_QUERY, {"importId": import_id})[
-            "state"
-        ]
-        if state["state"] in ("waiting_for_confirmation", "completed", "failed"):
-            return state
+    done = ("waiting_for_confirmation", "completed", "failed")
+    return _polled(
+        lambda: target.call("/api/query", _IMPORT_QUERY, {"importId": import_id})["state"], done
+    )
+
+
+def _polled(read: Callable[[], dict[str, Any]], done: tuple[str, ...]) -> dict[str, Any]:
+    """What `read` gives once its "state" is one of `done`, read every _POLL_SECONDS."""
+    while (state := read())["state"] not in done:
         time.sleep(_POLL_SECONDS)
+    return state
 
 
 @convex_cli.command("export")
@@ -574,11 +578,7 @@ def export_command(destination: Path, include_file_storage: bool) -> None:
         raise click.ClickException(f"{destination} already exists")
     target = _target(current_app)
     target.post("/api/export/request/zip", {}, includeStorage=str(include_file_storage).lower())
-    while (state := target.call("/api/query", _EXPORT_QUERY, {}))["state"] not in (
-        "completed",
-        "failed",
-    ):
-        time.sleep(_POLL_SECONDS)
+    state = _polled(lambda: target.call("/api/query", _EXPORT_QUERY, {}), ("completed", "failed"))
     if state["state"] == "failed":
         raise click.ClickException(f"Export failed: {state.get('failure_reason', '')}")
     ts = state["start_ts"]

@@ -255,15 +255,12 @@ _READ_STEP: Final = 1 << 20
 
 def _exactly(reader: io.BufferedReader, size: int) -> bytes:
     # In steps: `read(size)` allocates `size` bytes at once, and the size comes off the wire.
-    if size <= _READ_STEP:
-        data = reader.read(size)
-    else:
-        parts: list[bytes] = []
-        left = size
-        while left and (part := reader.read(min(left, _READ_STEP))):
-            parts.append(part)
-            left -= len(part)
-        data = b"".join(parts)
+    parts: list[bytes] = []
+    left = size
+    while left and (part := reader.read(min(left, _READ_STEP))):
+        parts.append(part)
+        left -= len(part)
+    data = b"".join(parts)
     if len(data) < size:
         raise ConnectionResetError(
             f"the server closed the connection {size - len(data)} bytes short"

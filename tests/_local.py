@@ -48,6 +48,11 @@ def call(
     return response.json()
 
 
+def int64(value: int) -> dict[str, str]:
+    """An int64 in Convex's encoded JSON."""
+    return {"$integer": base64.b64encode(struct.pack("<q", value)).decode()}
+
+
 def decode_ts(ts: str) -> int:
     """A timestamp as the API sends it (base64 of a little-endian u64) as an int."""
     value: int = struct.unpack("<Q", base64.b64decode(ts))[0]

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _local import call, decode_ts, eventually
+from _local import call, decode_ts, eventually, int64
 from joserfc.jwk import RSAKey
 
 from flask_convex.local import LocalDeployment
@@ -26,10 +26,6 @@ ENCODED = "convex_encoded_json"
 def http(convex_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=convex_url, timeout=10) as client:
         yield client
-
-
-def int64(value: int) -> dict[str, str]:
-    return {"$integer": base64.b64encode(struct.pack("<q", value)).decode()}
 
 
 def test_floats_are_written_with_a_decimal_point(http: httpx.Client) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import struct
@@ -13,18 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from _local import NpxConvex, call
+from _local import NpxConvex, call, int64
 
 from flask_convex.local import LocalDeployment, LocalDeploymentError
 
 pytestmark = pytest.mark.integration
 
 Bind = Callable[[LocalDeployment], NpxConvex]
-
-
-def int64(value: int) -> dict[str, str]:
-    """An int64 in Convex's encoded JSON."""
-    return {"$integer": base64.b64encode(struct.pack("<q", value)).decode()}
 
 
 def rows(deployment: LocalDeployment, table: str) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ export class Transfers {
     }
     if (format !== "zip") {
       if (tableName === undefined || tableName === null) {
-        throw new TransferError(400, "InvalidName", `${format === "jsonLines" ? "JSONL" : format === "csv" ? "CSV" : "JSON"} import requires table name`);
+        throw new TransferError(400, "InvalidName", `${FORMAT_LABELS[format]} import requires table name`);
       }
       try {
         checkTableName(tableName);
@@ -227,3 +227,4 @@ export class Transfers {
 
 /** How the backend names each format in an import's record. */
 const WIRE_FORMATS = { csv: "csv", jsonLines: "jsonl", jsonArray: "json_array" };
+const FORMAT_LABELS = { csv: "CSV", jsonLines: "JSONL", jsonArray: "JSON" };
