@@ -76,6 +76,7 @@ def run_flask(app_dir: Path) -> Iterator[Runner]:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=_ctrl_c_stops_it,
         )
         started.append(process)
         return process
@@ -85,6 +86,12 @@ def run_flask(app_dir: Path) -> Iterator[Runner]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _ctrl_c_stops_it() -> None:
+    # A script's background job ignores Ctrl-C (POSIX), and so would every command it
+    # starts: a suite started that way must still see Ctrl-C stop them, as a terminal does.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_until(process: subprocess.Popen[str], pattern: str) -> re.Match[str]:
