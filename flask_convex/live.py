@@ -39,6 +39,7 @@ from .errors import (
 from .fetch import prepare, resolve_token
 from .functions import FunctionRef
 from .preload import Preloaded, preload_call
+from .rendering import render_partial
 from .state import get_state
 from .values import JsonValue, args_key, parse_json
 
@@ -471,7 +472,7 @@ def _wrapper(
     classes = "convex-live"
     if outcome.error is None:
         if body is None:
-            body = render_template(ref.partial, value=outcome.value)
+            body = render_partial(ref.partial, value=outcome.value)
     else:
         current_app.logger.warning("Live fragment %s failed: %s", ref.name, outcome.error)
         classes += " convex-error"

@@ -37,6 +37,7 @@ from .live import (
     serializer,
 )
 from .preload import Preloaded, preload_call
+from .rendering import render_partial
 from .state import get_state
 from .values import JsonValue, args_key
 
@@ -348,7 +349,7 @@ def _render_pages(pages: Sequence[Page]) -> Markup:
 def _page_fragment(page: Page, element_id: str, *, oob: bool) -> Markup:
     body = None
     if page.result is not None:
-        body = render_template("convex/page.html", items=page.items, item_partial=page.ref.partial)
+        body = render_partial("convex/page.html", items=page.items, item_partial=page.ref.partial)
     ref = replace(page.ref, css_class=_classes("convex-page", page.ref.css_class))
     return render_fragment(
         ref, page.outcome, outcome_hash(page.outcome), element_id, oob=oob, body=body
