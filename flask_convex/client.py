@@ -211,7 +211,10 @@ class Transport:
         if token:
             headers = [*headers, (b"Authorization", f"Bearer {token}".encode())]
         content = _BODY.encode(body).encode()
-        request = httpcore.Request(b"POST", _api_url(url, kind), headers=headers, content=content)
+        request = httpcore.Request(b"POST", _api_url(url, kind), content=content)
+        # Assigned, not passed: httpcore checks passed headers against typing's ABCs,
+        # which costs more than the rest of the request; these are bytes already.
+        request.headers = list(headers)
         try:
             response = self._send(request, retry=not write)
         except httpx.HTTPError as error:

@@ -76,12 +76,12 @@ class ConnectionPool:
             self._give_back(origin, connection)
         else:
             connection.close()
-        return httpcore.Response(
-            answer.status,
-            headers=answer.headers,
-            content=answer.body,
-            extensions={"reason_phrase": answer.reason},
+        response = httpcore.Response(
+            answer.status, content=answer.body, extensions={"reason_phrase": answer.reason}
         )
+        # Assigned, not passed: httpcore would check them against typing's ABCs again.
+        response.headers = answer.headers
+        return response
 
     def close(self) -> None:
         """Close every idle connection; the pool opens new ones if used again."""

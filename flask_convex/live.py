@@ -87,11 +87,13 @@ class LiveRef:
     """"" for a partial rendered with the value; else a kind given to `register_kind`."""
     options: dict[str, JsonValue] = field(default_factory=dict)
     """What the kind's renderer needs besides the value, signed with the rest."""
-    canonical_args: str = field(init=False, compare=False, repr=False)
-    """`args` as `values.args_key` writes them, for the keys and attributes made of them."""
+    canonical_args: str = field(default="", compare=False, repr=False)
+    """`args` as `values.args_key` writes them, for the keys and attributes made of them;
+    computed when not given."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "canonical_args", args_key(self.args))
+        if not self.canonical_args:
+            object.__setattr__(self, "canonical_args", args_key(self.args))
 
     def sign(self) -> str:
         """The reference signed with the app's SECRET_KEY, safe to put in the page."""
@@ -111,7 +113,8 @@ class LiveRef:
     @classmethod
     def showing(cls, call: Call, partial: str, tag: str, css_class: str) -> LiveRef:
         """The reference of `call`'s value rendered through `partial` in a `tag` wrapper."""
-        return cls(call.path, call.args, partial, _checked_tag(tag), css_class)
+        tag = _checked_tag(tag)
+        return cls(call.path, call.args, partial, tag, css_class, canonical_args=call.args_key)
 
     @classmethod
     def load(cls, signed: str) -> LiveRef:

@@ -36,7 +36,7 @@ from flask_convex import (
     live,
     preload_query,
 )
-from flask_convex.client import Outcome
+from flask_convex.client import Call, Outcome
 from flask_convex.live import SALT, LiveRef
 from flask_convex.local import SERVER_SOURCE
 
@@ -116,6 +116,14 @@ def test_the_reference_binds_query_args_and_partial_and_holds_no_token(
     with client.application.test_request_context():
         ref = LiveRef.load(str(tasks["data-convex-ref"]))
     assert ref == LiveRef("tasks:list", {"list": "home"}, "partials/tasks.html", "ul", "tasks")
+
+
+def test_a_reference_shown_from_a_call_keeps_the_calls_encoded_args() -> None:
+    call = Call("https://x.convex.cloud", "tasks:list", {"b": 1.0, "a": "x"}, '{"a":"x","b":1.0}')
+    shown = LiveRef.showing(call, "partials/tasks.html", "ul", "")
+    assert shown.canonical_args == call.args_key
+    assert shown.query_attributes()["data-convex-args"] == '{"a":"x","b":1.0}'
+    assert LiveRef("tasks:list", {"b": 1.0, "a": "x"}, "p.html").canonical_args == call.args_key
 
 
 def test_a_tampered_or_expired_reference_is_refused(app: Flask, monkeypatch: Any) -> None:
