@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import lru_cache
 from hashlib import blake2b, sha1, sha256
 from pathlib import Path
@@ -87,13 +87,13 @@ class LiveRef:
     """"" for a partial rendered with the value; else a kind given to `register_kind`."""
     options: dict[str, JsonValue] = field(default_factory=dict)
     """What the kind's renderer needs besides the value, signed with the rest."""
-    canonical_args: str = field(default="", compare=False, repr=False)
-    """`args` as `values.args_key` writes them, for the keys and attributes made of them;
-    computed when not given."""
+    canonical_args: str = field(init=False, compare=False, repr=False)
+    """`args` as `values.args_key` writes them, for the keys and attributes made of them."""
+    known_args_key: InitVar[str] = ""
+    """`args_key(args)` if the caller has it; `dataclasses.replace` never carries it over."""
 
-    def __post_init__(self) -> None:
-        if not self.canonical_args:
-            object.__setattr__(self, "canonical_args", args_key(self.args))
+    def __post_init__(self, known_args_key: str) -> None:
+        object.__setattr__(self, "canonical_args", known_args_key or args_key(self.args))
 
     def sign(self) -> str:
         """The reference signed with the app's SECRET_KEY, safe to put in the page."""
@@ -114,7 +114,7 @@ class LiveRef:
     def showing(cls, call: Call, partial: str, tag: str, css_class: str) -> LiveRef:
         """The reference of `call`'s value rendered through `partial` in a `tag` wrapper."""
         tag = _checked_tag(tag)
-        return cls(call.path, call.args, partial, tag, css_class, canonical_args=call.args_key)
+        return cls(call.path, call.args, partial, tag, css_class, known_args_key=call.args_key)
 
     @classmethod
     def load(cls, signed: str) -> LiveRef:

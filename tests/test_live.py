@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,7 @@ def test_a_reference_shown_from_a_call_keeps_the_calls_encoded_args() -> None:
     assert shown.canonical_args == call.args_key
     assert shown.query_attributes()["data-convex-args"] == '{"a":"x","b":1.0}'
     assert LiveRef("tasks:list", {"b": 1.0, "a": "x"}, "p.html").canonical_args == call.args_key
+    assert replace(shown, args={"c": 2.0}).canonical_args == '{"c":2.0}'
 
 
 def test_a_tampered_or_expired_reference_is_refused(app: Flask, monkeypatch: Any) -> None:
