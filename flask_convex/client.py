@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from .connections import ConnectionPool
+from .connections import ConnectionPool, with_headers
 from .errors import (
     ConvexAuthError,
     ConvexConnectionError,
@@ -211,10 +211,9 @@ class Transport:
         if token:
             headers = [*headers, (b"Authorization", f"Bearer {token}".encode())]
         content = _BODY.encode(body).encode()
-        request = httpcore.Request(b"POST", _api_url(url, kind), content=content)
-        # Assigned, not passed: httpcore checks passed headers against typing's ABCs,
-        # which costs more than the rest of the request; these are bytes already.
-        request.headers = list(headers)
+        request = with_headers(
+            httpcore.Request(b"POST", _api_url(url, kind), content=content), list(headers)
+        )
         try:
             response = self._send(request, retry=not write)
         except httpx.HTTPError as error:
