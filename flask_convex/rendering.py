@@ -19,6 +19,11 @@ from jinja2 import Template
 
 def render_partial(name: str, **context: Any) -> str:
     """`flask.render_template(name, **context)`: the same context processors and signals."""
+    return "".join(partial_pieces(name, **context))
+
+
+def partial_pieces(name: str, **context: Any) -> list[str]:
+    """`render_partial`'s text in the pieces Jinja rendered, for a caller to join with its own."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     template: Template = app.jinja_env.get_or_select_template(name)
     app.update_template_context(context)
@@ -27,16 +32,13 @@ def render_partial(name: str, **context: Any) -> str:
     )
     variables = _flat(template.globals)
     variables.update(context)
-    environment = template.environment
     try:
-        text: str = environment.concat(
-            template.root_render_func(template.new_context(variables, shared=True))
-        )
+        pieces = list(template.root_render_func(template.new_context(variables, shared=True)))
     except Exception:
         # As `Template.render`: the traceback points at the template's own lines.
-        environment.handle_exception()
+        template.environment.handle_exception()
     template_rendered.send(app, _async_wrapper=app.ensure_sync, template=template, context=context)
-    return text
+    return pieces
 
 
 def _flat(variables: Mapping[str, Any]) -> dict[str, Any]:

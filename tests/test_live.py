@@ -38,7 +38,7 @@ from flask_convex import (
     preload_query,
 )
 from flask_convex.client import Call, Outcome
-from flask_convex.live import SALT, LiveRef
+from flask_convex.live import SALT, LiveRef, render_fragment
 from flask_convex.local import SERVER_SOURCE
 
 TASKS = [{"_id": "t1", "text": "Buy milk"}, {"_id": "t2", "text": "Walk <the> dog"}]
@@ -123,7 +123,9 @@ def test_a_reference_shown_from_a_call_keeps_the_calls_encoded_args() -> None:
     call = Call("https://x.convex.cloud", "tasks:list", {"b": 1.0, "a": "x"}, '{"a":"x","b":1.0}')
     shown = LiveRef.showing(call, "partials/tasks.html", "ul", "")
     assert shown.canonical_args == call.args_key
-    assert shown.query_attributes()["data-convex-args"] == '{"a":"x","b":1.0}'
+    assert (
+        'data-convex-args="{&#34;a&#34;:&#34;x&#34;,&#34;b&#34;:1.0}"' in shown.query_attributes()
+    )
     assert LiveRef("tasks:list", {"b": 1.0, "a": "x"}, "p.html").canonical_args == call.args_key
     assert replace(shown, args={"c": 2.0}).canonical_args == '{"c":2.0}'
 
@@ -612,3 +614,19 @@ def test_no_poll_body_makes_the_server_fail(
     assert (
         client.post("/_convex/poll", json={"fragments": mixed}, headers=headers).status_code < 500
     )
+
+
+def test_a_wrappers_attributes_are_escaped_and_its_body_kept(app: Flask) -> None:
+    args = {"q": '"><b>bold</b>'}
+    ref = LiveRef("tasks:list", args, "partials/tasks.html", "div", 'x" onclick="evil()')
+    with app.test_request_context():
+        html = render_fragment(
+            ref, Outcome(value=[], ts=7), "abc", "convex-1", oob=True, body="<i>ok</i>"
+        )
+    wrapper = element(html, "convex-1")
+    assert wrapper.get("onclick") is None
+    assert wrapper.select("b") == []
+    assert json.loads(str(wrapper["data-convex-args"])) == args
+    assert wrapper["data-convex-ts"] == "7"
+    assert wrapper["hx-swap-oob"] == "true"
+    assert [str(child) for child in wrapper.children] == ["<i>ok</i>"]
