@@ -46,7 +46,7 @@ _LOG_LEVELS: Final = {
 
 
 @lru_cache(maxsize=64)
-def check_deployment_url(url: str | None, *, skip_check: bool = False, setting: str = "url") -> str:
+def check_deployment_url(url: str, *, skip_check: bool = False, setting: str = "url") -> str:
     """Return the deployment URL without a trailing slash, or raise ValueError naming `setting`.
 
     Applies the official client's checks: http(s), parseable, and not the

@@ -39,8 +39,6 @@ class RequestState:
     read_data: bool = False
     wrote: bool = False
     """A mutation or action succeeded: a later failure must not invite the user to retry."""
-    element_ids: dict[str, int] = field(default_factory=dict)
-    """How many live fragments of each id digest the response holds (see `live.new_element_id`)."""
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 

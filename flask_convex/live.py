@@ -27,7 +27,6 @@ from markupsafe import Markup, escape
 
 from . import __about__
 from .client import Call, Outcome
-from .context import request_state
 from .csrf import csrf_field, csrf_token, protect
 from .errors import (
     ConvexConfigError,
@@ -50,6 +49,7 @@ SALT: Final = "flask-convex.live"
 _TAG: Final = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _ELEMENT_ID: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,127}")
 _MAX_FRAGMENTS: Final = 500
+_IDS_KEY: Final = "flask_convex.live_ids"
 _MAX_SIGNED: Final = 1024
 """Signatures one `Signing` remembers within a second, at most."""
 _MAX_DIGESTS: Final = 4096
@@ -113,7 +113,7 @@ class LiveRef:
     @classmethod
     def showing(cls, call: Call, partial: str, tag: str, css_class: str) -> LiveRef:
         """The reference of `call`'s value rendered through `partial` in a `tag` wrapper."""
-        tag = _checked_tag(tag)
+        tag = checked_tag(tag)
         return cls(call.path, call.args, partial, tag, css_class, known_args_key=call.args_key)
 
     @classmethod
@@ -138,8 +138,7 @@ class LiveRef:
         return Call(url, self.name, self.args, self.canonical_args)
 
     def query_attributes(self) -> str:
-        """The query and its encoded arguments as HTML attributes, escaped, for the page's
-        Convex client to subscribe to."""
+        """The query and its arguments as escaped HTML attributes, for the page's Convex client."""
         return (
             f' data-convex-query="{escape(self.name)}"'
             f' data-convex-args="{escape(self.canonical_args)}"'
@@ -480,10 +479,10 @@ def _wrapper(
         pieces = partial_pieces(ref.partial, value=outcome.value)
     else:
         pieces = [body]
-    # The signed reference is URL-safe base64, the hash hex digits, the timestamp an integer.
+    # The signed reference is URL-safe base64 and the timestamp an integer.
     attributes = (
         f' class="{escape(_classes(classes, ref.css_class))}" data-convex-ref="{ref.sign()}"'
-        f' data-convex-hash="{shown}"'
+        f' data-convex-hash="{escape(shown)}"'
         + ("" if outcome.ts is None else f' data-convex-ts="{outcome.ts}"')
         + ref.query_attributes()
         + (' hx-swap-oob="true"' if oob else "")
@@ -501,9 +500,9 @@ def _rejected() -> Callable[[str], Markup]:
 def _element(tag: str, element_id: str, attributes: str, pieces: Sequence[str]) -> Markup:
     """`<tag id=element_id attributes>pieces</tag>`, joined once.
 
-    `tag` is checked, `attributes` escaped by the caller, and the pieces are the
-    output of autoescaped templates, already safe HTML: plain joining, not
-    `Markup.format` (ten times slower), and no copy of the body on the way.
+    `tag` is checked (`checked_tag`), `attributes` escaped by the caller, and the
+    pieces are the output of autoescaped templates, already safe HTML: plain joining,
+    not `Markup.format` (ten times slower), and no copy of the body on the way.
     """
     opening = f'<{tag} id="{escape(element_id)}"{attributes}>'
     return Markup("".join((opening, *pieces, f"</{tag}>")))  # noqa: S704
@@ -518,7 +517,8 @@ def _classes(own: str, extra: str) -> str:
     return f"{own} {extra}" if extra else own
 
 
-def _checked_tag(tag: str) -> str:
+def checked_tag(tag: str) -> str:
+    """`tag`, or a ValueError if it is not an HTML element name that a wrapper may use."""
     if not isinstance(tag, str) or not _TAG.fullmatch(tag):
         raise ValueError(f"tag must be an HTML element name such as 'div' or 'ul', not {tag!r}")
     return tag
@@ -529,7 +529,7 @@ def new_element_id(ref: LiveRef) -> str:
     digest = blake2b(
         f"{ref.name}\0{ref.canonical_args}\0{ref.partial}".encode(), digest_size=6
     ).hexdigest()
-    taken = request_state().element_ids
+    taken: dict[str, int] = request.environ.setdefault(_IDS_KEY, {})
     count = taken[digest] = taken.get(digest, 0) + 1
     return f"convex-{digest}" if count == 1 else f"convex-{digest}-{count}"
 

@@ -30,6 +30,7 @@ from .functions import FunctionRef
 from .live import (
     LiveRef,
     blueprint,
+    checked_tag,
     new_element_id,
     outcome_hash,
     register_kind,
@@ -271,6 +272,7 @@ def paginated_list(
     size = preloaded.initial_num_items if page_size is None else page_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"page_size must be a positive int, not {size!r}")
+    tag = checked_tag(tag)
     options: dict[str, JsonValue] = {
         "initial": preloaded.initial_num_items,
         "size": size,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from flask import Config, current_app
@@ -58,20 +57,12 @@ class ConvexState:
 
 def configured_url(config: Mapping[str, Any], setting: str = "CONVEX_URL") -> str:
     """CONVEX_URL (or `setting`) checked, or a ConvexConfigError naming what is wrong with it."""
-    url = config[setting]
     try:
-        # Every call reads CONVEX_URL: check each configured value once. Only strings
-        # are valid, and only they are remembered.
-        return _checked_url(
-            url if isinstance(url, str) else None, bool(config["CONVEX_SKIP_URL_CHECK"]), setting
+        return check_deployment_url(
+            config[setting], skip_check=config["CONVEX_SKIP_URL_CHECK"], setting=setting
         )
     except ValueError as error:
         raise ConvexConfigError(str(error)) from error
-
-
-@lru_cache(maxsize=32)
-def _checked_url(url: str | None, skip_check: bool, setting: str) -> str:
-    return check_deployment_url(url, skip_check=skip_check, setting=setting)
 
 
 def can_refresh(loader: TokenLoader) -> bool:

@@ -289,6 +289,17 @@ def test_a_bad_page_size_is_refused_naming_it(example_app: Flask) -> None:
             render_template_string(template, e=entries_)
 
 
+def test_a_wrapper_tag_that_is_no_element_name_is_refused(example_app: Flask) -> None:
+    template = (
+        '{% from "convex/macros.html" import paginated %}'
+        '{{ paginated(e, "x.html", tag="div onclick=alert(1)") }}'
+    )
+    with example_app.test_request_context():
+        entries_ = preload_paginated_query(api.history.list, initial_num_items=5)
+        with pytest.raises(ValueError, match="tag must be an HTML element name"):
+            render_template_string(template, e=entries_)
+
+
 def test_revalidate_with_the_other_args_covers_every_page(example_app: Flask) -> None:
     with example_app.test_request_context():
         ref = LiveRef("history:list", {"paginationOpts": {"numItems": 2, "cursor": None}}, "p")
