@@ -245,7 +245,7 @@ def lazy_fragment(
     ref = LiveRef.showing(call, partial, tag, css_class)
     body = render_template("convex/loading.html") if loading is None else loading
     attributes = (
-        f' class="{escape(_classes("convex-live convex-loading", css_class))}"'
+        f' class="{escape(with_classes("convex-live convex-loading", css_class))}"'
         f' data-convex-ref="{ref.sign()}" data-convex-hash=""'
         + ref.query_attributes()
         + ' aria-busy="true"'
@@ -481,7 +481,7 @@ def _wrapper(
         pieces = [body]
     # The signed reference is URL-safe base64 and the timestamp an integer.
     attributes = (
-        f' class="{escape(_classes(classes, ref.css_class))}" data-convex-ref="{ref.sign()}"'
+        f' class="{escape(with_classes(classes, ref.css_class))}" data-convex-ref="{ref.sign()}"'
         f' data-convex-hash="{escape(shown)}"'
         + ("" if outcome.ts is None else f' data-convex-ts="{outcome.ts}"')
         + ref.query_attributes()
@@ -513,7 +513,8 @@ def _size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-def _classes(own: str, extra: str) -> str:
+def with_classes(own: str, extra: str) -> str:
+    """A wrapper's own classes, then the caller's `extra` ones if any."""
     return f"{own} {extra}" if extra else own
 
 

@@ -36,6 +36,7 @@ from .live import (
     register_kind,
     render_fragment,
     serializer,
+    with_classes,
 )
 from .preload import Preloaded, preload_call
 from .rendering import render_partial
@@ -352,7 +353,7 @@ def _page_fragment(page: Page, element_id: str, *, oob: bool) -> Markup:
     body = None
     if page.result is not None:
         body = render_partial("convex/page.html", items=page.items, item_partial=page.ref.partial)
-    ref = replace(page.ref, css_class=_classes("convex-page", page.ref.css_class))
+    ref = replace(page.ref, css_class=with_classes("convex-page", page.ref.css_class))
     return render_fragment(
         ref, page.outcome, outcome_hash(page.outcome), element_id, oob=oob, body=body
     )
@@ -407,10 +408,6 @@ def _opts(ref: LiveRef) -> dict[str, JsonValue]:
 
 def _with_opts(ref: LiveRef, **changes: JsonValue) -> LiveRef:
     return replace(ref, args={**ref.args, _OPTS: {**_opts(ref), **changes}})
-
-
-def _classes(own: str, extra: str) -> str:
-    return f"{own} {extra}" if extra else own
 
 
 def _list_digest(name: str, key: str) -> str:
