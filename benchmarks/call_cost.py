@@ -10,10 +10,13 @@ it prints the median CPU (time.process_time) per request and:
 
 - what one Convex call adds to a page (live - bare, the median of each round's
   difference, so that both sides of it saw the same load) against a keep-alive
-  http.client POST of the same body (target: at most 1.3x), and in two parts: the
-  page's own work for the call (the live page with the client's answer remembered
-  minus the bare page) and the client's call inside the page (the rest), which is
-  set against the same call (`Transport.query_batch`) repeated in a loop;
+  http.client POST of the same body (target: at most 1.3x), both the POST in a loop
+  and the POST made inside the bare page's view (what it adds to the bare page: its
+  code runs as cold in the caches there as the client's call does in the live page);
+  and in two parts: the page's own work for the call (the live page with the
+  client's answer remembered minus the bare page) and the client's call inside the
+  page (the rest), which is set against the same call (`Transport.query_batch`)
+  repeated in a loop;
 - an unchanged poll, which asks Convex (poll sharing off), against the page
   (target: at least 3x cheaper);
 - the re-render a push asks for, of one changed fragment (`/_convex/render`),
@@ -54,11 +57,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Blueprint, Flask, render_template
 from werkzeug.test import EnvironBuilder
+
+from flask_convex.client import Call
+from flask_convex.values import JsonValue, args_key
 
 from ._stub import stub_process
 from .live_page import TASKS, create_app
+
+QUERY = {"path": "tasks:list", "args": {"list": "default"}, "format": "convex_encoded_json"}
+BODY = json.dumps({"queries": [QUERY]}, separators=(",", ":")).encode()
+"""The body the live page posts to Convex, for the bare POSTs to send as well."""
 
 Request = Callable[[], None]
 HTTP_CLIENT = "flask_convex.connections (HTTP)"
@@ -99,6 +109,25 @@ def bare_post(convex_url: str, body: bytes) -> Request:
     return run
 
 
+def with_post_page(app: Flask, convex_url: str) -> Flask:
+    """`app` with /bare-post: the bare page, whose view first makes the bare POST.
+
+    What that adds to the bare page is the POST's cost inside a page, where the
+    page's rendering has left it cold in the caches, as it leaves the client's call.
+    """
+    post = bare_post(convex_url, BODY)
+    # In a blueprint, as the live page and /bare are.
+    twin = Blueprint("post_twin", __name__)
+
+    @twin.get("/bare-post")
+    def bare_post_page() -> str:
+        post()
+        return render_template("bare_index.html", tasks=TASKS)
+
+    app.register_blueprint(twin)
+    return app
+
+
 def phases(app: Flask, convex_url: str) -> dict[str, Request]:
     """Each request to measure, keyed by name; the poll comes from a rendered page."""
     client = app.test_client()
@@ -107,7 +136,7 @@ def phases(app: Flask, convex_url: str) -> dict[str, Request]:
     fragment = re.search(r'<div id="([^"]+)"[^>]* data-convex-ref="([^"]+)"', page)
     assert fragment, "the live page has no live fragment"
     hashes = re.search(r'data-convex-hash="([^"]+)"', page)
-    token = re.search(r'data-csrf-token="([^"]+)"', page)
+    token = re.search(r'name="convex-csrf-token" content="([^"]+)"', page)
     assert hashes, "the live fragment has no hash"
     assert token, "the page has no CSRF token"
     session = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
@@ -116,12 +145,13 @@ def phases(app: Flask, convex_url: str) -> dict[str, Request]:
     shown = {"id": fragment[1], "ref": fragment[2], "hash": hashes[1]}
     # What a push sends: the fragment's hash is not the pushed value's, so it re-renders.
     changed = {**shown, "hash": "0" * len(hashes[1])}
-    args = {"list": "default"}
-    batch = {"queries": [{"path": "tasks:list", "args": args, "format": "convex_encoded_json"}]}
+    args: dict[str, JsonValue] = {"list": "default"}
+    calls = [Call(convex_url, "tasks:list", args, args_key(args))]
     transport = app.extensions["convex"].transport
     headers = {"Cookie": cookie, "Origin": "http://127.0.0.1:8000", "X-CSRF-Token": token[1]}
     return {
         "bare": wsgi_request(app, "/bare", headers={"Cookie": cookie}),
+        "bare-post": wsgi_request(app, "/bare-post", headers={"Cookie": cookie}),
         "live": wsgi_request(app, "/", headers={"Cookie": cookie}),
         "remembered": from_memory(app, wsgi_request(app, "/", headers={"Cookie": cookie})),
         "poll": wsgi_request(
@@ -130,8 +160,8 @@ def phases(app: Flask, convex_url: str) -> dict[str, Request]:
         "re-render": wsgi_request(
             app, "/_convex/render", method="POST", json={"fragments": [changed]}, headers=headers
         ),
-        "query_batch": lambda: transport.query_batch(convex_url, [("tasks:list", args)], None),
-        "http.client": bare_post(convex_url, json.dumps(batch).encode()),
+        "query_batch": lambda: transport.query_batch(calls, None),
+        "http.client": bare_post(convex_url, BODY),
     }
 
 
@@ -247,7 +277,7 @@ def main() -> None:
 def repeat(name: str, count: int) -> None:
     """Run phase `name` `count` times after a warm-up, garbage collection off: for cachegrind."""
     with stub_process(value=json.dumps(TASKS).encode()) as convex_url:
-        app = create_app()
+        app = with_post_page(create_app(), convex_url)
         app.config.update(CONVEX_URL=convex_url, CONVEX_POLL_SHARE=0)
         requests = phases(app, convex_url)
         for run in requests.values():
@@ -280,7 +310,8 @@ def count_instructions() -> None:
         few, many = instructions(name, 40), instructions(name, 120)
         return (many - few) / 80
 
-    names = ["bare", "live", "remembered", "poll", "re-render", "query_batch", "http.client"]
+    names = ["bare", "bare-post", "live", "remembered", "poll", "re-render", "query_batch"]
+    names.append("http.client")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         counts = dict(zip(names, pool.map(per_request, names), strict=True))
     print("user-space instructions per request (cachegrind, garbage collection off):")
@@ -288,6 +319,8 @@ def count_instructions() -> None:
         print(f"  {name:12} {counts[name] / 1e6:7.3f} M")
     added = counts["live"] - counts["bare"]
     print(f"added / http.client POST: {added / counts['http.client']:.2f}x")
+    in_page = counts["bare-post"] - counts["bare"]
+    print(f"added / the POST inside the bare page ({in_page / 1e3:.0f} K): {added / in_page:.2f}x")
     thousands = {name: count / 1e3 for name, count in counts.items()}
     remembered = thousands["remembered"]
     own, call = remembered - thousands["bare"], thousands["live"] - remembered
@@ -299,7 +332,7 @@ def count_instructions() -> None:
 def measure_cpu(options: argparse.Namespace) -> None:
     """Print CPU per request of each phase and the targets' ratios (see the module's doc)."""
     with stub_process(value=json.dumps(TASKS).encode()) as convex_url:
-        app = create_app()
+        app = with_post_page(create_app(), convex_url)
         app.config.update(CONVEX_URL=convex_url, CONVEX_POLL_SHARE=0)
         requests = phases(app, convex_url)
         for run in requests.values():
@@ -312,6 +345,7 @@ def measure_cpu(options: argparse.Namespace) -> None:
     print(f"CPU per request, one thread, median of {options.rounds} rounds in turns:")
     for name, label in {
         "bare": "same page, constant list",
+        "bare-post": "same, its view POSTs first",
         "live": "live page / (20 tasks)",
         "remembered": "live page, answer remembered",
         "poll": "unchanged poll (asks Convex)",
@@ -327,6 +361,8 @@ def measure_cpu(options: argparse.Namespace) -> None:
         f"added / http.client POST: {added / cost['http.client']:.2f}x (target <= 1.3x; "
         f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
     )
+    in_page = statistics.median(round_["bare-post"] - round_["bare"] for round_ in rounds)
+    print(f"added / the POST inside the bare page ({in_page:.0f} us): {added / in_page:.2f}x")
     _print_parts(
         statistics.median(round_["remembered"] - round_["bare"] for round_ in rounds),
         statistics.median(round_["live"] - round_["remembered"] for round_ in rounds),

@@ -92,7 +92,8 @@ def wrk_scripts(base: str) -> tuple[str, str]:
     """
     with httpx.Client(base_url=base) as client:
         page = BeautifulSoup(client.get("/").text, "html.parser")
-        script = page.select("script")[-1]
+        csrf = page.select_one('meta[name="convex-csrf-token"]')
+        assert csrf is not None, "the page has no CSRF token"
         fragments = [
             {"id": el["id"], "ref": el["data-convex-ref"], "hash": el["data-convex-hash"]}
             for el in page.select("[data-convex-ref]")
@@ -102,7 +103,7 @@ def wrk_scripts(base: str) -> tuple[str, str]:
     headers = {
         "Content-Type": "application/json",
         "Origin": base,
-        "X-CSRF-Token": script["data-csrf-token"],
+        "X-CSRF-Token": str(csrf["content"]),
     }
     lines = [
         'wrk.method = "POST"',

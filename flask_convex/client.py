@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b
 from http import HTTPStatus
+from json.encoder import encode_basestring_ascii
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -153,53 +154,49 @@ class Transport:
             (b"Convex-Client", client_id.encode()),
         ]
 
-    def call(
-        self, url: str, kind: Kind, path: str, args: dict[str, JsonValue], token: str | None
-    ) -> Outcome:
+    def call(self, call: Call, kind: Kind, token: str | None) -> Outcome:
         """Run one query, mutation or action; request failures raise, function errors return.
 
         A mutation or action whose answer is lost after it was sent raises
         ConvexOutcomeUnknownError; it is never retried.
         """
-        body = {"path": path, "args": args, "format": "convex_encoded_json"}
-        answer, encoded, fingerprint = self._post(url, kind, body, token, write=kind != "query")
+        content = _request(call).encode()
+        answer, encoded, fingerprint = self._post(
+            call.url, kind, content, token, write=kind != "query"
+        )
         source = None if encoded is None else Reread(encoded, None)
-        return _outcome(answer, source, path, (fingerprint, 0), None)
+        return _outcome(answer, source, call.path, (fingerprint, 0), None)
 
-    def query_batch(
-        self,
-        url: str,
-        queries: Sequence[tuple[str, dict[str, JsonValue]]],
-        token: str | None,
-    ) -> list[Outcome]:
-        """Run several queries at one timestamp in one request; each fails on its own.
+    def query_batch(self, calls: Sequence[Call], token: str | None) -> list[Outcome]:
+        """Run several queries of one deployment at one timestamp in one request; each
+        fails on its own.
 
         Each outcome carries the batch's timestamp (`ts`) when the deployment answers one.
         """
-        body = {
-            "queries": [
-                {"path": path, "args": args, "format": "convex_encoded_json"}
-                for path, args in queries
-            ]
-        }
-        answer, encoded, fingerprint = self._post(url, "query_batch", body, token, write=False)
+        urls = {call.url for call in calls}
+        if len(urls) != 1:
+            raise ValueError(f"a batch goes to one deployment, not {sorted(urls)}")
+        content = ('{"queries":[' + ",".join(map(_request, calls)) + "]}").encode()
+        answer, encoded, fingerprint = self._post(
+            calls[0].url, "query_batch", content, token, write=False
+        )
         results = answer.get("results") if isinstance(answer, dict) else None
-        if not isinstance(results, list) or len(results) != len(queries):
+        if not isinstance(results, list) or len(results) != len(calls):
             raise ConvexRequestError(200, "BadResponse", "query_batch answered without results")
         ts = decode_ts(answer.get("ts"))
         return [
             _outcome(
                 result,
                 None if encoded is None else Reread(encoded, index),
-                path,
+                call.path,
                 (fingerprint, index),
                 ts,
             )
-            for index, (result, (path, _)) in enumerate(zip(results, queries, strict=True))
+            for index, (result, call) in enumerate(zip(results, calls, strict=True))
         ]
 
     def _post(
-        self, url: str, kind: str, body: object, token: str | None, *, write: bool
+        self, url: str, kind: str, content: bytes, token: str | None, *, write: bool
     ) -> tuple[Any, EncodedAnswer | None, bytes]:
         """The answer parsed, where to read its encoded form if it is plain, and a fingerprint.
 
@@ -210,7 +207,6 @@ class Transport:
         headers = self._headers
         if token:
             headers = [*headers, (b"Authorization", f"Bearer {token}".encode())]
-        content = _BODY.encode(body).encode()
         request = with_headers(
             httpcore.Request(b"POST", _api_url(url, kind), content=content), list(headers)
         )
@@ -294,8 +290,14 @@ def _no_int(text: str) -> float:
     raise ValueError(f"{text} is an integer, not a Convex number")
 
 
-# Made once: `json.dumps` and `json.loads` with options build a coder on every call.
-_BODY: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+def _request(call: Call) -> str:
+    """The JSON of one function call in a request body."""
+    # The canonical text of the arguments is their JSON already: not encoded again.
+    path = encode_basestring_ascii(call.path)
+    return f'{{"path":{path},"args":{call.args_key},"format":"convex_encoded_json"}}'
+
+
+# Made once: `json.loads` with options builds a decoder on every call.
 _PLAIN: Final = json.JSONDecoder(parse_int=_no_int)
 
 

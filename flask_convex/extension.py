@@ -8,7 +8,7 @@ from typing import Any, Final, TypeVar
 
 from flask import Flask, request_started
 
-from . import __about__, auth, live, push
+from . import __about__, auth, head, live, push
 from .cli import convex_cli
 from .client import Transport
 from .connections import ConnectionPool
@@ -107,6 +107,7 @@ class Convex:
             auth.init_app(app, state)
         app.after_request(finish_response)
         app.register_blueprint(live.blueprint)
+        app.add_template_global(head.scripts, "convex_scripts")
         app.cli.add_command(convex_cli)
         request_started.connect(start_request, app)
 

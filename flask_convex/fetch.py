@@ -296,4 +296,4 @@ def _write(call: Call, kind: Kind, token: str | None) -> Any:
 
 def _send(call: Call, kind: Kind, token: str | None) -> Outcome:
     transport = get_state().transport
-    return timed(call.path, lambda: transport.call(call.url, kind, call.path, call.args, token))
+    return timed(call.path, lambda: transport.call(call, kind, token))

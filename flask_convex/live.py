@@ -18,14 +18,13 @@ from dataclasses import InitVar, dataclass, field
 from functools import lru_cache
 from hashlib import blake2b, sha1, sha256
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 
-from . import __about__
 from .client import Call, Outcome
 from .csrf import csrf_field, csrf_token, protect
 from .errors import (
@@ -46,12 +45,15 @@ from .values import JsonValue, args_key, parse_json
 SALT: Final = "flask-convex.live"
 """The itsdangerous salt of live references, so no other signed value passes for one."""
 
+_Read = TypeVar("_Read")
 _TAG: Final = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _ELEMENT_ID: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,127}")
 _MAX_FRAGMENTS: Final = 500
 _IDS_KEY: Final = "flask_convex.live_ids"
 _MAX_SIGNED: Final = 1024
 """Signatures one `Signing` remembers within a second, at most."""
+_MAX_VERIFIED: Final = 4096
+"""Verified values one `Signing` remembers, at most."""
 _MAX_DIGESTS: Final = 4096
 _DIGESTS: Final[dict[tuple[bytes, int], str]] = {}
 """Value digests by the origin (`Outcome.origin`) of their values."""
@@ -121,14 +123,18 @@ class LiveRef:
         """Verify a signed reference and read it; LiveReferenceError if tampered or expired."""
         max_age = current_app.config["CONVEX_LIVE_MAX_AGE"]
         try:
-            name, args, partial, tag, css_class, *extra = serializer().loads(
-                signed, max_age=max_age
-            )
-            kind, options = extra or ("", {})
+            return serializer().verified(signed, max_age, cls._read)
         except SignatureExpired as error:
             raise LiveReferenceError("The live reference has expired") from error
+        except LiveReferenceError:
+            raise
         except (BadData, ValueError, TypeError) as error:
             raise LiveReferenceError("The live reference is not valid") from error
+
+    @classmethod
+    def _read(cls, payload: Any) -> LiveRef:
+        name, args, partial, tag, css_class, *extra = payload
+        kind, options = extra or ("", {})
         if kind and kind not in _KINDS:
             raise LiveReferenceError(f"The live reference is of an unknown kind {kind!r}")
         return cls(name, args, partial, tag, css_class, kind, options)
@@ -416,26 +422,6 @@ def _as_templates_call_it(function: Callable[..., Markup]) -> Callable[..., Mark
     return call
 
 
-@blueprint.app_template_global("convex_scripts")
-def scripts() -> Markup:
-    """The tags for a page's <head>: stylesheet, htmx, the Convex client, flask-convex.js.
-
-    The Convex browser client and its settings come only with CONVEX_LIVE_PUSH
-    (the `convex_push` global of `push`).
-    """
-    interval = float(current_app.config["CONVEX_POLL_INTERVAL"])
-    if interval <= 0:
-        raise ConvexConfigError(f"CONVEX_POLL_INTERVAL must be positive seconds, not {interval}")
-    template = current_app.jinja_env.get_template("convex/scripts.html")
-    return Markup(  # noqa: S704 - the output of an autoescaped template
-        template.render(
-            version=__about__.__version__,
-            interval_ms=round(interval * 1000),
-            csrf_token=csrf_token(),
-        )
-    )
-
-
 blueprint.add_app_template_global(csrf_field, "convex_csrf_field")
 blueprint.add_app_template_global(csrf_token, "convex_csrf_token")
 blueprint.add_app_template_global(_as_templates_call_it(live_fragment), "convex_live")
@@ -457,17 +443,23 @@ def render_fragment(
     element_id: str,
     *,
     oob: bool,
-    body: str | None = None,
+    pieces: Sequence[str] | None = None,
 ) -> Markup:
-    """The live wrapper of `ref` around `body` (default: its partial rendered with the value).
+    """The live wrapper of `ref` around the text of `pieces` (default: its partial
+    rendered with the value, as `rendering.partial_pieces` gives it).
 
     A failed outcome shows convex/fragment_error.html instead.
     """
-    return _wrapper(ref, outcome, shown, oob=oob, body=body)(element_id)
+    return _wrapper(ref, outcome, shown, oob=oob, pieces=pieces)(element_id)
 
 
 def _wrapper(
-    ref: LiveRef, outcome: Outcome, shown: str, *, oob: bool, body: str | None = None
+    ref: LiveRef,
+    outcome: Outcome,
+    shown: str,
+    *,
+    oob: bool,
+    pieces: Sequence[str] | None = None,
 ) -> Callable[[str], Markup]:
     """`render_fragment` rendered and signed once, for each element id it is given."""
     classes = "convex-live"
@@ -475,10 +467,8 @@ def _wrapper(
         current_app.logger.warning("Live fragment %s failed: %s", ref.name, outcome.error)
         classes += " convex-error"
         pieces = [render_template("convex/fragment_error.html", error=outcome.error)]
-    elif body is None:
+    elif pieces is None:
         pieces = partial_pieces(ref.partial, value=outcome.value)
-    else:
-        pieces = [body]
     # The signed reference is URL-safe base64 and the timestamp an integer.
     attributes = (
         f' class="{escape(with_classes(classes, ref.css_class))}" data-convex-ref="{ref.sign()}"'
@@ -565,6 +555,7 @@ class Signing:
         self._signer = signer
         # One attribute, swapped whole, so that threads never mix two seconds.
         self._this_second: tuple[int, dict[Hashable, str]] = (0, {})
+        self._verified: dict[str, tuple[int, Any]] = {}
 
     def dumps(self, value: object, key: Hashable = None) -> str:
         """`value` signed; `key`, if given, stands for it in this second's memory of signatures."""
@@ -583,6 +574,26 @@ class Signing:
 
     def loads(self, signed: str, max_age: int | None = None) -> Any:
         return self._serializer.load_payload(self._signer.unsign(signed, max_age=max_age))
+
+    def verified(self, signed: str, max_age: int, read: Callable[[Any], _Read]) -> _Read:
+        """`read` of the value `signed` carries: BadData if it is not signed by this
+        key, SignatureExpired if it is older than `max_age` seconds.
+
+        A page polls with the same signed texts every few seconds: what `read` made
+        of each one verified is remembered, and a repeat only has its age checked.
+        `read` must make a value nothing changes, as every repeat shares it.
+        """
+        kept = self._verified.get(signed)
+        if kept is None:
+            payload, signed_at = self._signer.unsign(signed, max_age, return_timestamp=True)
+            kept = (int(signed_at.timestamp()), read(self._serializer.load_payload(payload)))
+            if len(self._verified) >= _MAX_VERIFIED:
+                self._verified = {}
+            self._verified[signed] = kept
+        age = self._signer.get_timestamp() - kept[0]
+        if age > max_age:
+            raise SignatureExpired(f"Signature age {age} > {max_age} seconds")
+        return kept[1]
 
 
 @lru_cache(maxsize=8)

@@ -39,7 +39,7 @@ from .live import (
     with_classes,
 )
 from .preload import Preloaded, preload_call
-from .rendering import render_partial
+from .rendering import partial_pieces
 from .state import get_state
 from .values import JsonValue, args_key
 
@@ -350,12 +350,12 @@ def _render_pages(pages: Sequence[Page]) -> Markup:
 
 
 def _page_fragment(page: Page, element_id: str, *, oob: bool) -> Markup:
-    body = None
+    pieces = None
     if page.result is not None:
-        body = render_partial("convex/page.html", items=page.items, item_partial=page.ref.partial)
+        pieces = partial_pieces("convex/page.html", items=page.items, item_partial=page.ref.partial)
     ref = replace(page.ref, css_class=with_classes("convex-page", page.ref.css_class))
     return render_fragment(
-        ref, page.outcome, outcome_hash(page.outcome), element_id, oob=oob, body=body
+        ref, page.outcome, outcome_hash(page.outcome), element_id, oob=oob, pieces=pieces
     )
 
 

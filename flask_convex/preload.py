@@ -130,20 +130,17 @@ def resolve_pending(state: RequestState) -> None:
         groups: dict[tuple[str, str | None], list[PendingRead]] = {}
         for read in pending:
             groups.setdefault((read.call.url, read.token), []).append(read)
-        for (url, token), members in groups.items():
-            _resolve_group(state, url, token, members)
+        for (_, token), members in groups.items():
+            _resolve_group(state, token, members)
 
 
-def _resolve_group(
-    state: RequestState, url: str, token: str | None, members: list[PendingRead]
-) -> None:
+def _resolve_group(state: RequestState, token: str | None, members: list[PendingRead]) -> None:
     transport = get_state().transport
     calls = list(dict.fromkeys(read.call for read in members))
     label = "batch: " + ", ".join(call.path for call in calls)
 
     def run(token: str | None) -> tuple[str | None, list[Outcome]]:
-        batch = [(call.path, call.args) for call in calls]
-        return token, timed(label, lambda: transport.query_batch(url, batch, token), state)
+        return token, timed(label, lambda: transport.query_batch(calls, token), state)
 
     try:
         used, outcomes = with_token(token, run, state)

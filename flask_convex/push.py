@@ -12,7 +12,7 @@ it never appears in HTML. Polling (`live.poll`) takes over while the socket is d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -39,16 +39,21 @@ def public_url() -> str:
     return get_state().url
 
 
-@blueprint.app_template_global("convex_push")
-def push_settings() -> dict[str, Any] | None:
-    """What flask-convex.js needs to subscribe, or None when CONVEX_LIVE_PUSH is off.
+class PushSettings(NamedTuple):
+    """What flask-convex.js needs to subscribe."""
 
-    `authenticated` says whether this page was rendered for a request with a
-    token: only then does the page's client ask for one.
-    """
+    url: str
+    """The deployment URL browsers connect to (`public_url`)."""
+    authenticated: bool
+    """Whether the page was rendered for a request with a token: only then does
+    the page's client ask for one."""
+
+
+def push_settings() -> PushSettings | None:
+    """This request's push settings, or None when CONVEX_LIVE_PUSH is off."""
     if not current_app.config["CONVEX_LIVE_PUSH"]:
         return None
-    return {"url": public_url(), "authenticated": resolve_token(None) is not None}
+    return PushSettings(public_url(), resolve_token(None) is not None)
 
 
 @blueprint.post("/render")

@@ -3,7 +3,7 @@
 A page renders each live fragment's partial on its own, and a re-render or a
 paginated list renders many. Jinja's `Template.render` copies the environment's
 globals into every new context through a `ChainMap`, one Python-level lookup per
-global; `render_partial` merges them at C speed and renders the same context.
+global; `partial_pieces` merges them at C speed and renders the same context.
 """
 
 from __future__ import annotations
@@ -17,13 +17,9 @@ from flask.signals import before_render_template, template_rendered
 from jinja2 import Template
 
 
-def render_partial(name: str, **context: Any) -> str:
-    """`flask.render_template(name, **context)`: the same context processors and signals."""
-    return "".join(partial_pieces(name, **context))
-
-
 def partial_pieces(name: str, **context: Any) -> list[str]:
-    """`render_partial`'s text in the pieces Jinja rendered, for a caller to join with its own."""
+    """What `flask.render_template(name, **context)` renders (the same context processors
+    and signals), in the pieces Jinja rendered, for a caller to join with its own."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     template: Template = app.jinja_env.get_or_select_template(name)
     app.update_template_context(context)

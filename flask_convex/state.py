@@ -7,11 +7,12 @@ in `extension.py` builds it and wires the features into the app.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Config, current_app
+from markupsafe import Markup
 
 from .client import Transport, check_deployment_url
 from .errors import ConvexConfigError
@@ -42,6 +43,8 @@ class ConvexState:
     """The app's configuration (no proxy to look it up through on every call)."""
     recent: RecentAnswers = field(default_factory=RecentAnswers)
     """What recent polls saw, shared by this process's requests."""
+    head_tags: dict[Hashable, Markup] = field(default_factory=dict)
+    """The <head> tags rendered for each site root and settings (see `head`)."""
     fallback_loader: TokenLoader | None = None
     """Used when the app registered no token loader; the built-in JWT issuer sets it."""
 

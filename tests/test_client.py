@@ -23,8 +23,9 @@ from flask_convex import (
     ConvexRequestError,
     __version__,
 )
-from flask_convex.client import Transport, check_deployment_url
+from flask_convex.client import Call, Transport, check_deployment_url
 from flask_convex.connections import ConnectionPool
+from flask_convex.values import args_key
 
 URL = "https://happy-otter-123.convex.cloud"
 
@@ -42,9 +43,14 @@ def answer(router: respx.MockRouter, response: httpx.Response | Exception) -> re
     return router.post("/api/query").mock(side_effect=[response])
 
 
+def call(path: str, args: dict[str, Any] | None = None, url: str = URL) -> Call:
+    """A call of `path` with `args` (already Convex-encoded) to `url`."""
+    return Call(url, path, args or {}, args_key(args or {}))
+
+
 def query(transport: Transport, token: str | None = None, url: str = URL) -> Any:
     """Run tasks:list and return its outcome."""
-    return transport.call(url, "query", "tasks:list", {}, token)
+    return transport.call(call("tasks:list", url=url), "query", token)
 
 
 # What is sent
@@ -54,7 +60,7 @@ def test_request_names_the_client_and_asks_for_convex_encoded_json(
     transport: Transport, convex_api: respx.MockRouter
 ) -> None:
     route = convex_api.post("/api/mutation").respond(json={"status": "success", "value": None})
-    transport.call(URL, "mutation", "tasks:create", {"text": "x"}, None)
+    transport.call(call("tasks:create", {"text": "x"}), "mutation", None)
     mutation = route.calls.last.request
     assert mutation.url == f"{URL}/api/mutation"
     assert mutation.headers["Convex-Client"] == f"flask-convex-{__version__}"
@@ -108,7 +114,7 @@ def test_each_result_of_a_plain_batch_reads_its_own_encoded_form(
     results: list[dict[str, Any]] = [{"status": "success", "value": v} for v in values]
     results[1] = {"status": "success", "logLines": []}
     convex_api.post("/api/query_batch").respond(json={"results": results, "ts": "AQAAAAAAAAA="})
-    outcomes = transport.query_batch(URL, [("a:b", {}), ("a:c", {}), ("a:d", {})], None)
+    outcomes = transport.query_batch([call("a:b"), call("a:c"), call("a:d")], None)
     outcomes[0].value[0]["text"] = "changed"
     assert [outcome.raw for outcome in outcomes] == values
     assert [outcome.ts for outcome in outcomes] == [1, 1, 1]
@@ -119,7 +125,7 @@ def test_a_batch_result_that_is_not_an_object_keeps_the_batch_timestamp(
 ) -> None:
     results = ["nonsense", {"status": "success", "value": 1.0}]
     convex_api.post("/api/query_batch").respond(json={"results": results, "ts": "AQAAAAAAAAA="})
-    broken, fine = transport.query_batch(URL, [("a:b", {}), ("a:c", {})], None)
+    broken, fine = transport.query_batch([call("a:b"), call("a:c")], None)
     assert isinstance(broken.error, ConvexRequestError)
     assert (broken.ts, fine.ts, fine.value) == (1, 1, 1.0)
 
@@ -135,7 +141,7 @@ def test_values_read_from_equal_answers_share_an_origin_and_others_do_not(
     )
     convex_api.post("/api/query_batch").respond(json={"results": [result(1.0), result(1.0)]})
     first, again, other = (query(transport).origin for _ in range(3))
-    batch = transport.query_batch(URL, [("a:b", {}), ("a:c", {})], None)
+    batch = transport.query_batch([call("a:b"), call("a:c")], None)
     assert first == again
     assert len({first, other, batch[0].origin, batch[1].origin}) == 4
 
@@ -293,7 +299,7 @@ def test_writes_are_never_retried(
         side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={})]
     )
     with pytest.raises(ConvexConnectionError):
-        transport.call(URL, kind, "tasks:create", {}, None)
+        transport.call(call("tasks:create"), kind, None)
     assert route.call_count == 1
 
 
@@ -314,7 +320,7 @@ def test_the_timeout_bounds_the_whole_call_against_a_trickling_server() -> None:
             query(transport, url=url)
         assert not isinstance(caught.value, ConvexOutcomeUnknownError)
         with pytest.raises(ConvexOutcomeUnknownError, match="may have run"):
-            transport.call(url, "mutation", "tasks:create", {}, None)
+            transport.call(call("tasks:create", url=url), "mutation", None)
         assert stub.requests == 2
 
 
@@ -335,7 +341,7 @@ def test_a_write_whose_answer_is_lost_has_an_unknown_outcome(
 ) -> None:
     route = convex_api.post(f"/api/{kind}").mock(side_effect=[lost])
     with pytest.raises(ConvexOutcomeUnknownError, match="may have run"):
-        transport.call(URL, kind, "tasks:create", {}, None)
+        transport.call(call("tasks:create"), kind, None)
     assert route.call_count == 1
 
 
@@ -348,7 +354,7 @@ def test_a_write_that_never_left_is_a_plain_connection_error(
 ) -> None:
     convex_api.post("/api/mutation").mock(side_effect=[unsent])
     with pytest.raises(ConvexConnectionError) as caught:
-        transport.call(URL, "mutation", "tasks:create", {}, None)
+        transport.call(call("tasks:create"), "mutation", None)
     assert not isinstance(caught.value, ConvexOutcomeUnknownError)
 
 
@@ -384,7 +390,7 @@ def test_query_batch_sends_one_request_and_fails_each_query_on_its_own(
         {"status": "error", "errorMessage": "nope"},
     ]
     route = convex_api.post("/api/query_batch").respond(json={"results": results})
-    first, second = transport.query_batch(URL, [("a:x", {}), ("b:y", {"k": 1.0})], "t")
+    first, second = transport.query_batch([call("a:x"), call("b:y", {"k": 1.0})], "t")
     assert first.unwrap() == 1.0
     assert isinstance(second.error, ConvexFunctionError)
     request = route.calls.last.request
@@ -397,12 +403,30 @@ def test_query_batch_sends_one_request_and_fails_each_query_on_its_own(
     }
 
 
+def test_the_body_carries_paths_and_arguments_as_json_whatever_they_hold(
+    transport: Transport, convex_api: respx.MockRouter
+) -> None:
+    route = convex_api.post("/api/query_batch").respond(json={"results": [{"status": "success"}]})
+    args = {"quote": 'say "hi"\\', "text": "caf\u00e9 \u2603", "nested": {"b": [1.0], "a": None}}
+    transport.query_batch([call('odd"path\\:x', args)], None)
+    (sent,) = json.loads(route.calls.last.request.content)["queries"]
+    assert sent == {"path": 'odd"path\\:x', "args": args, "format": "convex_encoded_json"}
+
+
+def test_a_batch_goes_to_one_deployment(transport: Transport) -> None:
+    other = "https://other-otter-456.convex.cloud"
+    with pytest.raises(ValueError, match="one deployment"):
+        transport.query_batch([call("a:x"), call("a:y", url=other)], None)
+    with pytest.raises(ValueError, match="one deployment"):
+        transport.query_batch([], None)
+
+
 def test_query_batch_with_the_wrong_number_of_results_is_refused(
     transport: Transport, convex_api: respx.MockRouter
 ) -> None:
     convex_api.post("/api/query_batch").respond(json={"results": []})
     with pytest.raises(ConvexRequestError, match="without results"):
-        transport.query_batch(URL, [("a:x", {})], None)
+        transport.query_batch([call("a:x")], None)
 
 
 # Deployment URLs

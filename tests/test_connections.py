@@ -16,7 +16,7 @@ import pytest
 import respx
 
 from flask_convex import ConvexConnectionError
-from flask_convex.client import Transport
+from flask_convex.client import Call, Transport
 from flask_convex.connections import ConnectionPool
 
 
@@ -86,7 +86,8 @@ def url_of(server: Server) -> str:
 
 
 def query(pool: ConnectionPool, url: str) -> float:
-    value: float = Transport(pool, "flask-convex-test").call(url, "query", "t:q", {}, None).unwrap()
+    transport = Transport(pool, "flask-convex-test")
+    value: float = transport.call(Call(url, "t:q", {}, "{}"), "query", None).unwrap()
     return value
 
 

@@ -1,4 +1,4 @@
-"""Live fragments: rendering, signed references, lazy loading, the poll endpoint, the scripts."""
+"""Live fragments: rendering, signed references, lazy loading, the poll endpoint."""
 
 from __future__ import annotations
 
@@ -148,6 +148,38 @@ def test_a_tampered_or_expired_reference_is_refused(app: Flask, monkeypatch: Any
         app.config["CONVEX_LIVE_MAX_AGE"] = 5
         with pytest.raises(LiveReferenceError, match="expired"):
             LiveRef.load(old)
+
+
+def test_a_reference_polled_again_is_verified_once_and_still_expires(
+    app: Flask, monkeypatch: Any
+) -> None:
+    clock = [1_900_000_000]  # not the other tests' second: signatures are kept a second
+    verified: list[bytes] = []
+    verify = TimestampSigner.verify_signature
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: clock[0])
+    monkeypatch.setattr(
+        TimestampSigner,
+        "verify_signature",
+        lambda self, value, sig: verified.append(value) or verify(self, value, sig),
+    )
+    ref = LiveRef("tasks:list", {"list": "home"}, "partials/tasks.html")
+    with app.test_request_context():
+        signed = ref.sign()
+        assert [LiveRef.load(signed) for _ in range(3)] == [ref] * 3
+        assert len(verified) == 1
+        app.config["CONVEX_LIVE_MAX_AGE"] = 5
+        clock[0] += 5
+        assert LiveRef.load(signed) == ref
+        clock[0] += 1
+        with pytest.raises(LiveReferenceError, match="expired"):
+            LiveRef.load(signed)
+        tampered = signed[:-1] + ("A" if signed[-1] != "A" else "B")
+        for _ in range(2):
+            with pytest.raises(LiveReferenceError, match="not valid"):
+                LiveRef.load(tampered)
+    other_key = make_app(SECRET_KEY="another-secret").test_request_context()
+    with other_key, pytest.raises(LiveReferenceError, match="not valid"):
+        LiveRef.load(signed)
 
 
 def test_a_reference_is_signed_once_a_second_to_the_same_text(app: Flask, monkeypatch: Any) -> None:
@@ -456,38 +488,6 @@ def test_preloaded_json_cannot_break_out_of_its_script_element(
     assert "<!--" not in script.get_text()
 
 
-def test_convex_scripts_serves_htmx_and_configures_polling_and_csrf(
-    app: Flask, client: FlaskClient, convex: FakeConvex
-) -> None:
-    app.config["CONVEX_POLL_INTERVAL"] = 0.5
-    app.config["CONVEX_LIVE_PUSH"] = False
-    head = soup(client.get("/").data).head
-    assert head is not None
-    sources = [str(script["src"]) for script in head.select("script")]
-    assert [src.split("?")[0] for src in sources] == [
-        "/_convex/static/htmx.min.js",
-        "/_convex/static/flask-convex.js",
-    ]
-    for src in sources:
-        served = client.get(src)
-        assert served.status_code == 200
-        assert served.mimetype == "text/javascript"
-    assert b"htmx" in client.get(sources[0]).data
-    ours = head.select("script")[-1]
-    assert ours["data-poll-url"] == "/_convex/poll"
-    assert ours["data-poll-interval"] == "500"
-    assert ours["data-csrf-token"] == client.get("/token").get_data(as_text=True)
-    stylesheet = head.select_one("link[rel=stylesheet]")
-    assert stylesheet is not None
-    assert client.get(str(stylesheet["href"])).status_code == 200
-
-
-def test_a_non_positive_poll_interval_is_a_config_error(app: Flask) -> None:
-    app.config["CONVEX_POLL_INTERVAL"] = 0
-    with app.test_request_context(), pytest.raises(ConvexConfigError, match="POLL_INTERVAL"):
-        render_template_string("{{ convex_scripts() }}")
-
-
 def test_the_vendored_files_are_htmx_2_and_the_local_deployments_convex_with_licenses(
     app: Flask,
 ) -> None:
@@ -621,7 +621,7 @@ def test_a_wrappers_attributes_are_escaped_and_its_body_kept(app: Flask) -> None
     ref = LiveRef("tasks:list", args, "partials/tasks.html", "div", 'x" onclick="evil()')
     with app.test_request_context():
         html = render_fragment(
-            ref, Outcome(value=[], ts=7), "abc", "convex-1", oob=True, body="<i>ok</i>"
+            ref, Outcome(value=[], ts=7), "abc", "convex-1", oob=True, pieces=["<i>", "ok</i>"]
         )
     wrapper = element(html, "convex-1")
     assert wrapper.get("onclick") is None

@@ -73,7 +73,7 @@ def poll(client: FlaskClient, pages: list[Tag]) -> str:
     fragments = [
         {"id": p["id"], "ref": p["data-convex-ref"], "hash": p["data-convex-hash"]} for p in pages
     ]
-    token = re.search(r'data-csrf-token="([^"]+)"', client.get("/history").text)
+    token = re.search(r'name="convex-csrf-token" content="([^"]+)"', client.get("/history").text)
     assert token
     answer = client.post(
         "/_convex/poll",

@@ -119,7 +119,8 @@
   var script = document.currentScript;
   var pollUrl = script.getAttribute("data-poll-url");
   var interval = Number(script.getAttribute("data-poll-interval")) || 2000;
-  var csrfToken = script.getAttribute("data-csrf-token");
+  var csrfMeta = document.querySelector('meta[name="convex-csrf-token"]');
+  var csrfToken = csrfMeta && csrfMeta.getAttribute("content");
   var convexUrl = script.getAttribute("data-convex-url");
   var renderUrl = script.getAttribute("data-render-url");
   var tokenUrl = script.getAttribute("data-token-url");

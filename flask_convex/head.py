@@ -1,0 +1,53 @@
+"""The tags a page's <head> needs: stylesheet, htmx, the Convex client and flask-convex.js.
+
+They are the same for every page of a site root under the same settings, so they
+are rendered once for each and kept; only the session's CSRF token, in a <meta>
+tag of its own, is written per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Final
+
+from flask import current_app, request
+from markupsafe import Markup
+
+from . import __about__
+from .csrf import csrf_token
+from .errors import ConvexConfigError
+from .push import push_settings
+from .state import get_state
+
+CSRF_META: Final = "convex-csrf-token"
+"""The name of the <meta> tag whose content is the CSRF token flask-convex.js sends."""
+
+_MAX_KEPT: Final = 64
+"""Site roots and settings kept at once: the Host header is the client's to choose."""
+
+
+def scripts() -> Markup:
+    """`convex_scripts()`: the tags for a page's <head>, then the session's CSRF token.
+
+    The Convex browser client and its settings come only with CONVEX_LIVE_PUSH.
+    With template auto-reload on (debug), the tags are rendered on every call.
+    """
+    interval = float(current_app.config["CONVEX_POLL_INTERVAL"])
+    if interval <= 0:
+        raise ConvexConfigError(f"CONVEX_POLL_INTERVAL must be positive seconds, not {interval}")
+    interval_ms = round(interval * 1000)
+    push = push_settings()
+    # URLs built for the request depend on its scheme, host and script root.
+    key: Hashable = (request.root_url, interval_ms, push)
+    kept = get_state().head_tags
+    tags = kept.get(key)
+    if tags is None:
+        template = current_app.jinja_env.get_template("convex/scripts.html")
+        tags = Markup(  # noqa: S704 - the output of an autoescaped template
+            template.render(version=__about__.__version__, interval_ms=interval_ms, push=push)
+        )
+        if not current_app.jinja_env.auto_reload:
+            if len(kept) >= _MAX_KEPT:
+                kept.clear()
+            kept[key] = tags
+    return tags + Markup('\n<meta name="{}" content="{}">').format(CSRF_META, csrf_token())
