@@ -169,13 +169,13 @@ class Transport:
 
     def query_batch(self, calls: Sequence[Call], token: str | None) -> list[Outcome]:
         """Run several queries of one deployment at one timestamp in one request; each
-        fails on its own.
+        fails on its own. ValueError if `calls` is empty or goes to several deployments.
 
         Each outcome carries the batch's timestamp (`ts`) when the deployment answers one.
         """
         urls = {call.url for call in calls}
         if len(urls) != 1:
-            raise ValueError(f"a batch goes to one deployment, not {sorted(urls)}")
+            raise ValueError(f"a batch holds calls to one deployment, not to {sorted(urls)}")
         content = ('{"queries":[' + ",".join(map(_request, calls)) + "]}").encode()
         answer, encoded, fingerprint = self._post(
             calls[0].url, "query_batch", content, token, write=False

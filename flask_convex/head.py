@@ -1,21 +1,26 @@
 """The tags a page's <head> needs: stylesheet, htmx, the Convex client and flask-convex.js.
 
-They are the same for every page of a site root under the same settings, so they
-are rendered once for each and kept; only the session's CSRF token, in a <meta>
-tag of its own, is written per request.
+The package's own tags depend only on the site root, the settings and whether the
+request has a token, so they are rendered once for each and kept; only the
+session's CSRF token, in a <meta> tag of its own, is written per request. An app's
+own convex/scripts.html may read the request (a CSP nonce in `g`, say): it is
+rendered for every page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Final
 
 from flask import current_app, request
+from jinja2 import Template
 from markupsafe import Markup
 
 from . import __about__
 from .csrf import csrf_token
 from .errors import ConvexConfigError
+from .live import blueprint
 from .push import push_settings
 from .state import get_state
 
@@ -30,7 +35,8 @@ def scripts() -> Markup:
     """`convex_scripts()`: the tags for a page's <head>, then the session's CSRF token.
 
     The Convex browser client and its settings come only with CONVEX_LIVE_PUSH.
-    With template auto-reload on (debug), the tags are rendered on every call.
+    With template auto-reload on (debug), or an app's own convex/scripts.html, the
+    tags are rendered on every call.
     """
     interval = float(current_app.config["CONVEX_POLL_INTERVAL"])
     if interval <= 0:
@@ -46,8 +52,15 @@ def scripts() -> Markup:
         tags = Markup(  # noqa: S704 - the output of an autoescaped template
             template.render(version=__about__.__version__, interval_ms=interval_ms, push=push)
         )
-        if not current_app.jinja_env.auto_reload:
+        if not current_app.jinja_env.auto_reload and _is_the_package_own(template):
             if len(kept) >= _MAX_KEPT:
                 kept.clear()
             kept[key] = tags
     return tags + Markup('\n<meta name="{}" content="{}">').format(CSRF_META, csrf_token())
+
+
+def _is_the_package_own(template: Template) -> bool:
+    """Whether `template` is the package's convex/scripts.html, not an app's override."""
+    folder = blueprint.template_folder
+    own = folder is not None and Path(folder, "convex", "scripts.html")
+    return template.filename is not None and Path(template.filename) == own

@@ -54,6 +54,8 @@ _MAX_SIGNED: Final = 1024
 """Signatures one `Signing` remembers within a second, at most."""
 _MAX_VERIFIED: Final = 4096
 """Verified values one `Signing` remembers, at most."""
+_MAX_VERIFIED_TEXT: Final = 4096
+"""Longest signed text whose value is remembered: a long one is verified every time."""
 _MAX_DIGESTS: Final = 4096
 _DIGESTS: Final[dict[tuple[bytes, int], str]] = {}
 """Value digests by the origin (`Outcome.origin`) of their values."""
@@ -171,7 +173,11 @@ _KINDS: Final[dict[str, KindRenderer]] = {}
 
 
 def register_kind(kind: str, renderer: KindRenderer) -> None:
-    """Render live references of `kind` with `renderer` instead of their partial alone."""
+    """Render live references of `kind` with `renderer` instead of their partial alone.
+
+    A reference read from a poll is shared by every poll sending it again: the
+    renderer must not change its `args` or `options`.
+    """
     _KINDS[kind] = renderer
 
 
@@ -542,7 +548,8 @@ class Signing:
     on every call; a page signs each of its fragments and a poll verifies them all.
     A signature carries its second, so a value signed again within the same second
     signs to the same text: `dumps` remembers this second's, and a reference shown
-    by many pages (or many times in one) is signed once a second.
+    by many pages (or many times in one) is signed once a second. A poll sends the
+    same signed texts again and again: `verified` checks each one's signature once.
     """
 
     def __init__(self, secret: str | bytes, salt: str) -> None:
@@ -575,23 +582,25 @@ class Signing:
     def loads(self, signed: str, max_age: int | None = None) -> Any:
         return self._serializer.load_payload(self._signer.unsign(signed, max_age=max_age))
 
-    def verified(self, signed: str, max_age: int, read: Callable[[Any], _Read]) -> _Read:
+    def verified(self, signed: str, max_age: int | None, read: Callable[[Any], _Read]) -> _Read:
         """`read` of the value `signed` carries: BadData if it is not signed by this
-        key, SignatureExpired if it is older than `max_age` seconds.
+        key, SignatureExpired if it is older than `max_age` seconds (None: any age).
 
         A page polls with the same signed texts every few seconds: what `read` made
-        of each one verified is remembered, and a repeat only has its age checked.
-        `read` must make a value nothing changes, as every repeat shares it.
+        of each one verified is remembered (texts of up to `_MAX_VERIFIED_TEXT`
+        characters), and a repeat only has its age checked. `read` must make a
+        value nothing changes, as every repeat shares it.
         """
         kept = self._verified.get(signed)
         if kept is None:
             payload, signed_at = self._signer.unsign(signed, max_age, return_timestamp=True)
             kept = (int(signed_at.timestamp()), read(self._serializer.load_payload(payload)))
-            if len(self._verified) >= _MAX_VERIFIED:
-                self._verified = {}
-            self._verified[signed] = kept
+            if len(signed) <= _MAX_VERIFIED_TEXT:
+                if len(self._verified) >= _MAX_VERIFIED:
+                    self._verified = {}
+                self._verified[signed] = kept
         age = self._signer.get_timestamp() - kept[0]
-        if age > max_age:
+        if max_age is not None and age > max_age:
             raise SignatureExpired(f"Signature age {age} > {max_age} seconds")
         return kept[1]
 

@@ -49,8 +49,13 @@ class PushSettings(NamedTuple):
     the page's client ask for one."""
 
 
+@blueprint.app_template_global("convex_push")
 def push_settings() -> PushSettings | None:
-    """This request's push settings, or None when CONVEX_LIVE_PUSH is off."""
+    """This request's push settings, or None when CONVEX_LIVE_PUSH is off.
+
+    `convex_scripts()` passes them to convex/scripts.html as `push`; templates of
+    an app's own that call `convex_push()` get the same.
+    """
     if not current_app.config["CONVEX_LIVE_PUSH"]:
         return None
     return PushSettings(public_url(), resolve_token(None) is not None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,13 @@ class FakeConvex:
             error = {"status": "error", "errorMessage": "Uncaught", "errorData": thrown.data}
             return httpx.Response(200, json=error)
         return httpx.Response(200, json={"status": "success", "value": value})
+
+
+@contextmanager
+def fake_convex(tasks: list[dict[str, Any]]) -> Iterator[FakeConvex]:
+    """A fake deployment at URL whose tasks:list answers `tasks` and counter:get 2.0."""
+    with respx.mock(base_url=URL, assert_all_called=False) as router:
+        yield FakeConvex(router, data={"tasks:list": tasks, "counter:get": 2.0})
 
 
 def make_app(user_token: str | None = TOKEN, **config: Any) -> Flask:

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-import respx
 from flask import Flask, make_response, render_template_string, request
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
@@ -16,9 +15,9 @@ from hypothesis import strategies as st
 from live_pages import (
     HTMX,
     JSON_VALUES,
-    URL,
     FakeConvex,
     ThrownError,
+    fake_convex,
     fragments_of,
     make_app,
     same_site_headers,
@@ -46,8 +45,7 @@ def app() -> Flask:
 
 @pytest.fixture
 def convex() -> Iterator[FakeConvex]:
-    with respx.mock(base_url=URL, assert_all_called=False) as router:
-        fake = FakeConvex(router, data={"tasks:list": TASKS, "counter:get": 2.0})
+    with fake_convex(TASKS) as fake:
         fake.mutations["tasks:create"] = lambda args: add_task(fake, args["text"])
         yield fake
 

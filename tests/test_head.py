@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-import respx
 from bs4 import Tag
-from flask import Flask, render_template_string
+from flask import Flask, g, render_template_string, request
 from flask.testing import FlaskClient
 from jinja2 import ChoiceLoader, DictLoader
-from live_pages import URL, FakeConvex, make_app, soup
+from live_pages import FakeConvex, fake_convex, make_app, soup
 
 from flask_convex import ConvexConfigError
 
@@ -24,12 +24,12 @@ def app() -> Flask:
 
 @pytest.fixture
 def convex() -> Iterator[FakeConvex]:
-    with respx.mock(base_url=URL, assert_all_called=False) as router:
-        yield FakeConvex(router, data={"tasks:list": TASKS, "counter:get": 2.0})
+    with fake_convex(TASKS) as fake:
+        yield fake
 
 
-def head_of(client: FlaskClient, path: str = "/", **request: object) -> Tag:
-    head = soup(client.get(path, **request).data).head  # type: ignore[arg-type]
+def head_of(client: FlaskClient, path: str = "/", **request: Any) -> Tag:
+    head = soup(client.get(path, **request).data).head
     assert head is not None
     return head
 
@@ -70,7 +70,8 @@ def test_each_session_gets_its_own_token_and_the_tags_keep_none(
     alice, bob = app.test_client(), app.test_client()
     tokens = [csrf_meta(head_of(visitor)) for visitor in (alice, bob, alice)]
     assert tokens[0] == tokens[2] != tokens[1]
-    for visitor, token, other in ((alice, *tokens[:2]), (bob, *tokens[1::-1])):
+    visitors = [(alice, tokens[0], tokens[1]), (bob, tokens[1], tokens[0])]
+    for visitor, token, other in visitors:
         for sent, status in ((token, 204), (other, 400)):
             headers = {"Origin": "http://localhost", "X-CSRF-Token": sent}
             answer = visitor.post("/_convex/poll", json={"fragments": []}, headers=headers)
@@ -104,16 +105,38 @@ def test_pages_with_and_without_a_token_each_get_their_own_socket_settings(
     assert not head_of(client).select("script")[-1].has_attr("data-convex-auth")
 
 
-def test_an_edited_template_shows_at_once_when_templates_reload(convex: FakeConvex) -> None:
-    for reload, expected in ((True, "edited"), (False, "first")):
+def with_own_scripts(app: Flask, source: dict[str, str]) -> Flask:
+    """`app` with its own convex/scripts.html, read from `source` as it is at each load."""
+    loader = app.jinja_env.loader
+    assert isinstance(loader, ChoiceLoader)
+    loader.loaders = [DictLoader(source), *loader.loaders]
+    return app
+
+
+def test_the_package_tags_are_kept_unless_templates_reload(convex: FakeConvex) -> None:
+    for reload in (False, True):
         app = make_app(TEMPLATES_AUTO_RELOAD=reload)
-        mine = {"convex/scripts.html": "<!-- first -->"}
-        assert isinstance(app.jinja_env.loader, ChoiceLoader)
-        app.jinja_env.loader.loaders.insert(0, DictLoader(mine))
         client = app.test_client()
-        assert "first" in client.get("/").text
-        mine["convex/scripts.html"] = "<!-- edited -->"
-        assert expected in client.get("/").text
+        pages = [client.get("/").text for _ in range(2)]
+        assert pages[0].count("flask-convex.js") == pages[1].count("flask-convex.js") == 1
+        assert len(app.extensions["convex"].head_tags) == (0 if reload else 1)
+
+
+def test_an_apps_own_tags_are_rendered_for_each_request_and_can_read_it(
+    convex: FakeConvex,
+) -> None:
+    app = make_app()
+    with_own_scripts(
+        app, {"convex/scripts.html": '<script nonce="{{ g.nonce }}" src="x.js"></script>'}
+    )
+    app.before_request(lambda: setattr(g, "nonce", request.headers["X-Nonce"]))
+    client = app.test_client()
+    for nonce in ("one", "two"):
+        head = head_of(client, headers={"X-Nonce": nonce})
+        (script,) = head.select("script")
+        assert script["nonce"] == nonce
+        assert csrf_meta(head)
+    assert app.extensions["convex"].head_tags == {}
 
 
 def test_the_tags_kept_are_bounded_whatever_hosts_requests_name(

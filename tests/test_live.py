@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import respx
 from flask import Flask, render_template_string, request, template_rendered
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
@@ -20,9 +19,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from live_pages import (
     JSON_VALUES,
     TOKEN,
-    URL,
     FakeConvex,
     element,
+    fake_convex,
     fragments_of,
     make_app,
     same_site_headers,
@@ -51,8 +50,8 @@ def app() -> Flask:
 
 @pytest.fixture
 def convex() -> Iterator[FakeConvex]:
-    with respx.mock(base_url=URL, assert_all_called=False) as router:
-        yield FakeConvex(router, data={"tasks:list": TASKS, "counter:get": 2.0})
+    with fake_convex(TASKS) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -173,6 +172,8 @@ def test_a_reference_polled_again_is_verified_once_and_still_expires(
         clock[0] += 1
         with pytest.raises(LiveReferenceError, match="expired"):
             LiveRef.load(signed)
+        app.config["CONVEX_LIVE_MAX_AGE"] = None  # no expiry, as itsdangerous's max_age
+        assert LiveRef.load(signed) == ref
         tampered = signed[:-1] + ("A" if signed[-1] != "A" else "B")
         for _ in range(2):
             with pytest.raises(LiveReferenceError, match="not valid"):
@@ -180,6 +181,21 @@ def test_a_reference_polled_again_is_verified_once_and_still_expires(
     other_key = make_app(SECRET_KEY="another-secret").test_request_context()
     with other_key, pytest.raises(LiveReferenceError, match="not valid"):
         LiveRef.load(signed)
+
+
+def test_the_references_remembered_are_bounded_in_count_and_length(
+    app: Flask, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(live, "_MAX_VERIFIED", 3)
+    monkeypatch.setattr(live, "_MAX_VERIFIED_TEXT", 400)
+    with app.test_request_context():
+        refs = [LiveRef("tasks:list", {"n": float(n)}, "partials/tasks.html") for n in range(7)]
+        long = LiveRef("tasks:list", {"q": "x" * 500}, "partials/tasks.html")
+        for ref in [*refs, long]:
+            assert LiveRef.load(ref.sign()) == ref
+        kept = live.serializer()._verified
+        assert 0 < len(kept) <= 3
+        assert all(len(signed) <= 400 for signed in kept)
 
 
 def test_a_reference_is_signed_once_a_second_to_the_same_text(app: Flask, monkeypatch: Any) -> None:

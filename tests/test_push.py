@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import respx
 from convex import ConvexInt64
 from convex.values import convex_to_json
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 from flask_login import LoginManager, UserMixin, login_user, logout_user
-from live_pages import TOKEN, URL, FakeConvex, fragments_of, make_app, same_site_headers, soup
+from live_pages import (
+    TOKEN,
+    URL,
+    FakeConvex,
+    fake_convex,
+    fragments_of,
+    make_app,
+    same_site_headers,
+    soup,
+)
 
 from flask_convex import Convex, ConvexConfigError
 from flask_convex.live import value_digest
@@ -33,8 +41,8 @@ def app() -> Flask:
 
 @pytest.fixture
 def convex() -> Iterator[FakeConvex]:
-    with respx.mock(base_url=URL, assert_all_called=False) as router:
-        yield FakeConvex(router, data={"tasks:list": TASKS, "counter:get": 2.0})
+    with fake_convex(TASKS) as fake:
+        yield fake
 
 
 def flask_convex_script(html: bytes) -> Any:

@@ -120,7 +120,8 @@
   var pollUrl = script.getAttribute("data-poll-url");
   var interval = Number(script.getAttribute("data-poll-interval")) || 2000;
   var csrfMeta = document.querySelector('meta[name="convex-csrf-token"]');
-  var csrfToken = csrfMeta && csrfMeta.getAttribute("content");
+  // A script tag written by hand may still carry the token itself.
+  var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : script.getAttribute("data-csrf-token");
   var convexUrl = script.getAttribute("data-convex-url");
   var renderUrl = script.getAttribute("data-render-url");
   var tokenUrl = script.getAttribute("data-token-url");
