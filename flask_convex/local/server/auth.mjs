@@ -8,6 +8,7 @@ import {
   decodeJwt,
   jwtVerify,
 } from "jose";
+import { AuthError } from "./errors.mjs";
 
 const LEEWAY_SECONDS = 5;
 const DISCOVERY_PATH = "/.well-known/openid-configuration";
@@ -31,15 +32,6 @@ const OIDC_CLAIMS = {
   phone_number_verified: "phoneNumberVerified",
   updated_at: "updatedAt",
 };
-
-/** A rejected credential; `status` and `code` are what the HTTP API answers. */
-export class AuthError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 
 const unauthenticated = (message) => new AuthError(401, "Unauthenticated", message);
 

@@ -2,11 +2,10 @@
 // with `status: "error"`; anything wrong with the request itself is a non-2xx
 // answer with `{code, message}`, which both official clients expect.
 
-import { AuthError } from "./auth.mjs";
 import { EnvVarError, checkEnvChanges } from "./cliApi.mjs";
+import { RequestError } from "./errors.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";
 import { OutOfRetentionError } from "./runtime.mjs";
-import { TransferError } from "./transfers.mjs";
 import {
   InvalidArgsError,
   argsObject,
@@ -17,15 +16,6 @@ import {
   outputEncoding,
   stringify,
 } from "./values.mjs";
-
-/** A malformed or refused request, answered as `status` with `{code, message}`. */
-export class RequestError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 
 /** A route's answer that is a file rather than JSON. */
 class FileResponse {
@@ -242,7 +232,7 @@ export function createHttpHandler(runtime, { maxBodyBytes }) {
       };
       reply(200, await route(ctx));
     } catch (error) {
-      if (error instanceof RequestError || error instanceof AuthError || error instanceof TransferError) {
+      if (error instanceof RequestError) {
         reply(error.status, { code: error.code, message: error.message });
       } else {
         process.stderr.write(`flask-convex: internal error on ${req.method} ${pathname}: ${error.stack}\n`);

@@ -2,8 +2,8 @@
 // site origin (the `.convex.site` URL of a cloud deployment), as Convex's own
 // local backend does on the port after the API's.
 
-import { AuthError } from "./auth.mjs";
-import { RequestError, readBody } from "./http.mjs";
+import { RequestError } from "./errors.mjs";
+import { readBody } from "./http.mjs";
 import { routeOf } from "./httpRouter.mjs";
 
 /** What the backend answers when no route of `http.ts` matches, word for word. */
@@ -30,7 +30,7 @@ export function createSiteHandler(runtime, { maxBodyBytes }) {
       }, auth);
       await send(res, response, req.method === "HEAD");
     } catch (error) {
-      const known = error instanceof RequestError || error instanceof AuthError;
+      const known = error instanceof RequestError;
       if (!known) process.stderr.write(`flask-convex: internal error on ${req.method} ${req.url}: ${error.stack}\n`);
       res.writeHead(known ? error.status : 500, { "content-type": "application/json" });
       res.end(JSON.stringify({ code: known ? error.code : "InternalServerError", message: String(error.message) }));

@@ -2,7 +2,8 @@
 // takes a file and answers `{"storageId"}`; `GET /api/storage/<storageId>`
 // serves it with its content type.
 
-import { RequestError, readBody } from "./http.mjs";
+import { RequestError } from "./errors.mjs";
+import { readBody } from "./http.mjs";
 import { UploadTokenError } from "./storage.mjs";
 
 const PREFIX = "/api/storage/";

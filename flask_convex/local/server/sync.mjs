@@ -3,7 +3,8 @@
 // it as a Transition whose startVersion is exactly the previous endVersion.
 
 import { WebSocketServer } from "ws";
-import { ANONYMOUS, AuthError } from "./auth.mjs";
+import { ANONYMOUS } from "./auth.mjs";
+import { AuthError } from "./errors.mjs";
 import { SEMVER, requestUrl } from "./http.mjs";
 import { InvalidCursorError, parseJournal, serializeJournal } from "./pagination.mjs";
 import { InvalidPathError, parseFunctionPath } from "./paths.mjs";

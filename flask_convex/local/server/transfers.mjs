@@ -10,6 +10,7 @@
 // CLI reads is a settled one. Records live in memory, as few as the CLI needs.
 
 import { randomBytes } from "node:crypto";
+import { RequestError } from "./errors.mjs";
 import { ExportError, snapshotZip } from "./snapshotExport.mjs";
 import { FORMATS, ImportError, MODES, applyImport, checkTableName, parseImport, summarize } from "./snapshotImport.mjs";
 
@@ -20,15 +21,6 @@ const MAX_IMPORT_RECORDS = 20;
 const MAX_PART_NUMBER = 9999;
 /** How long the backend keeps an export for download. */
 const EXPORT_RETENTION_NS = 14n * 24n * 3600n * 1_000_000_000n;
-
-/** A refused transfer request, answered as `status` with `{code, message}`. */
-export class TransferError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 
 export class Transfers {
   /** `runtime` holds the data; `maxImportBytes` bounds an upload and a ZIP's contents. */
@@ -54,13 +46,13 @@ export class Transfers {
     const upload = this.#upload(token);
     const number = Number(partNumber);
     if (!Number.isInteger(number) || number < 1 || number > MAX_PART_NUMBER) {
-      throw new TransferError(400, "InvalidPartNumber", `partNumber must be an integer from 1 to ${MAX_PART_NUMBER}`);
+      throw new RequestError(400, "InvalidPartNumber", `partNumber must be an integer from 1 to ${MAX_PART_NUMBER}`);
     }
     const partToken = `${number}`;
     upload.size += bytes.length - (upload.parts.get(partToken)?.length ?? 0);
     if (upload.size > this.maxImportBytes) {
       this.uploads.delete(token);
-      throw new TransferError(413, "ImportTooLarge", `The import is larger than the ${this.maxImportBytes} byte limit (--max-import-bytes)`);
+      throw new RequestError(413, "ImportTooLarge", `The import is larger than the ${this.maxImportBytes} byte limit (--max-import-bytes)`);
     }
     upload.parts.set(partToken, bytes);
     return partToken;
@@ -73,28 +65,28 @@ export class Transfers {
    */
   finishUpload(args, uploadToken, partTokens) {
     const { format, tableName, mode = "requireEmpty", componentPath } = args ?? {};
-    if (!FORMATS.has(format)) throw new TransferError(400, "BadFormat", `Unknown import format ${JSON.stringify(format)}`);
-    if (!MODES.has(mode)) throw new TransferError(400, "BadMode", `Unknown import mode ${JSON.stringify(mode)}`);
-    if (componentPath) throw new TransferError(400, "BadComponentPath", "Only the root component exists locally");
+    if (!FORMATS.has(format)) throw new RequestError(400, "BadFormat", `Unknown import format ${JSON.stringify(format)}`);
+    if (!MODES.has(mode)) throw new RequestError(400, "BadMode", `Unknown import mode ${JSON.stringify(mode)}`);
+    if (componentPath) throw new RequestError(400, "BadComponentPath", "Only the root component exists locally");
     if (format === "zip" && tableName !== undefined && tableName !== null) {
-      throw new TransferError(400, "InvalidName", "ZIP import cannot have table name");
+      throw new RequestError(400, "InvalidName", "ZIP import cannot have table name");
     }
     if (format !== "zip") {
       if (tableName === undefined || tableName === null) {
-        throw new TransferError(400, "InvalidName", `${FORMAT_LABELS[format]} import requires table name`);
+        throw new RequestError(400, "InvalidName", `${FORMAT_LABELS[format]} import requires table name`);
       }
       try {
         checkTableName(tableName);
       } catch (error) {
-        throw new TransferError(400, "ImportInvalidName", error.message);
+        throw new RequestError(400, "ImportInvalidName", error.message);
       }
     }
     const upload = this.#upload(uploadToken);
     if (!Array.isArray(partTokens) || partTokens.some((part) => !upload.parts.has(part))) {
-      throw new TransferError(400, "InvalidPartTokens", "partTokens must list the tokens upload_part returned");
+      throw new RequestError(400, "InvalidPartTokens", "partTokens must list the tokens upload_part returned");
     }
     if (new Set(partTokens).size !== partTokens.length) {
-      throw new TransferError(400, "InvalidPartTokens", "partTokens must list each part once");
+      throw new RequestError(400, "InvalidPartTokens", "partTokens must list each part once");
     }
     this.uploads.delete(uploadToken);
     const bytes = Buffer.concat(partTokens.map((part) => upload.parts.get(part)));
@@ -128,7 +120,7 @@ export class Transfers {
   async performImport(importId) {
     const entry = this.#import(importId);
     if (entry.record.state.state !== "waiting_for_confirmation") {
-      throw new TransferError(400, "ImportNotWaiting", `Import ${importId} is ${entry.record.state.state}, not waiting for confirmation`);
+      throw new RequestError(400, "ImportNotWaiting", `Import ${importId} is ${entry.record.state.state}, not waiting for confirmation`);
     }
     entry.record.state = { state: "in_progress", progress_message: "Importing", checkpoint_messages: [] };
     let written;
@@ -149,9 +141,9 @@ export class Transfers {
   cancelImport(importId) {
     const entry = this.#import(importId);
     const { state } = entry.record.state;
-    if (state === "in_progress") throw new TransferError(400, "CannotCancelImport", "Cannot cancel an import in progress");
+    if (state === "in_progress") throw new RequestError(400, "CannotCancelImport", "Cannot cancel an import in progress");
     if (state === "completed" || state === "failed") {
-      throw new TransferError(400, "CannotCancelImport", `Cannot cancel an import that has ${state}`);
+      throw new RequestError(400, "CannotCancelImport", `Cannot cancel an import that has ${state}`);
     }
     entry.parsed = null;
     entry.record.state = { state: "failed", error_message: "Import canceled" };
@@ -214,13 +206,13 @@ export class Transfers {
 
   #upload(token) {
     const upload = this.uploads.get(token);
-    if (upload === undefined) throw new TransferError(400, "InvalidUploadToken", "Unknown or expired uploadToken: start the upload again");
+    if (upload === undefined) throw new RequestError(400, "InvalidUploadToken", "Unknown or expired uploadToken: start the upload again");
     return upload;
   }
 
   #import(importId) {
     const entry = this.importList.get(importId);
-    if (entry === undefined) throw new TransferError(400, "InvalidImport", `invalid import id ${importId}`);
+    if (entry === undefined) throw new RequestError(400, "InvalidImport", `invalid import id ${importId}`);
     return entry;
   }
 }
