@@ -17,6 +17,7 @@ URL and admin key for ``flask convex run``, ``env``, ``import``, ``export`` and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -24,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -241,6 +243,11 @@ def dev_command(
     os.close(lifeline)
     stop_server = functools.partial(os.killpg, server.pid, signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: stop_server())
+    died: list[int] = []
+    if deployment is not None:
+        threading.Thread(
+            target=_stop_with, args=(deployment, stop_server, died), daemon=True
+        ).start()
     try:
         status = server.wait()
     except KeyboardInterrupt:
@@ -250,7 +257,24 @@ def dev_command(
         os.close(keep_open)
         if deployment is not None:
             _stop(deployment, app)
+    if died:
+        raise click.ClickException(
+            f"The local Convex deployment exited (status {died[0]}), "
+            "so the Flask server was stopped too"
+        )
     ctx.exit(status)
+
+
+def _stop_with(
+    deployment: LocalDeployment, stop_server: Callable[[], None], died: list[int]
+) -> None:
+    """Wait for `deployment`; if it exits on its own, record its status and stop the server."""
+    status = deployment.wait()
+    # `stop` forgets the process first: an exit it caused is no failure.
+    if deployment.pid is not None:
+        died.append(status)
+        with contextlib.suppress(ProcessLookupError):
+            stop_server()
 
 
 def _dev_server_command(app_import_path: str | None, host: str, port: int) -> list[str]:

@@ -170,6 +170,37 @@ def test_dev_stops_both_servers_on_sigterm(run_flask: Runner) -> None:
             httpx.get(stopped)
 
 
+def children(pid: int) -> dict[int, str]:
+    """The processes `pid` started, by pid, with their command names (Linux's /proc)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it ended while we looked
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
+        if int(rest.split()[1]) == pid:
+            found[int(stat.parent.name)] = name
+    return found
+
+
+def test_dev_stops_the_flask_server_and_fails_when_the_deployment_dies(
+    run_flask: Runner,
+) -> None:
+    port = free_port()
+    process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
+    url = read_until(process, CONVEX_LINE).group(1)
+    wait_for(f"http://127.0.0.1:{port}/convex-url")
+    (node,) = [pid for pid, name in children(process.pid).items() if name == "node"]
+    os.kill(node, signal.SIGKILL)
+    output, _ = process.communicate(timeout=PATIENCE)
+    assert process.returncode == 1
+    assert "The local Convex deployment exited (status -9)" in output
+    for stopped in (url, f"http://127.0.0.1:{port}/convex-url"):
+        with pytest.raises(httpx.TransportError):
+            httpx.get(stopped)
+
+
 def test_dev_uses_a_configured_deployment_as_is(run_flask: Runner) -> None:
     port = free_port()
     real = "https://happy-animal-123.convex.cloud"

@@ -298,6 +298,9 @@ class LocalDeployment:
             bufsize=1,
             # The admin key goes in the environment, not argv (visible in `ps`).
             env={**os.environ, "FLASK_CONVEX_ADMIN_KEY": self.admin_key},
+            # Out of the terminal's process group: a Ctrl-C stops the launcher, which
+            # stops the server, so an exit of the server's own is always a failure.
+            start_new_session=True,
         )
         self._readers = [
             threading.Thread(target=self._read, args=(stream,), daemon=True)
