@@ -32,7 +32,7 @@ _MAX_KEPT: Final = 64
 
 
 def scripts() -> Markup:
-    """`convex_scripts()`: the tags for a page's <head>, then the session's CSRF token.
+    """`convex_scripts()`: the session's CSRF token, then the tags for a page's <head>.
 
     The Convex browser client and its settings come only with CONVEX_LIVE_PUSH.
     With template auto-reload on (debug), or an app's own convex/scripts.html, the
@@ -49,14 +49,18 @@ def scripts() -> Markup:
     tags = kept.get(key)
     if tags is None:
         template = current_app.jinja_env.get_template("convex/scripts.html")
-        tags = Markup(  # noqa: S704 - the output of an autoescaped template
-            template.render(version=__about__.__version__, interval_ms=interval_ms, push=push)
-        )
-        if not current_app.jinja_env.auto_reload and _is_the_package_own(template):
+        own = _is_the_package_own(template)
+        context = {"version": __about__.__version__, "interval_ms": interval_ms, "push": push}
+        if not own:
+            # What an override written for the earlier template still reads.
+            context["csrf_token"] = csrf_token()
+        tags = Markup(template.render(context))  # noqa: S704 - an autoescaped template's output
+        if own and not current_app.jinja_env.auto_reload:
             if len(kept) >= _MAX_KEPT:
                 kept.clear()
             kept[key] = tags
-    return tags + Markup('\n<meta name="{}" content="{}">').format(CSRF_META, csrf_token())
+    # First: a script an override runs without `defer` finds the token already parsed.
+    return Markup('<meta name="{}" content="{}">\n').format(CSRF_META, csrf_token()) + tags
 
 
 def _is_the_package_own(template: Template) -> bool:

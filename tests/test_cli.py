@@ -151,7 +151,8 @@ def test_dev_runs_flask_against_the_local_deployment(run_flask: Runner) -> None:
     process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
     url = read_until(process, CONVEX_LINE).group(1)
     assert wait_for(f"http://127.0.0.1:{port}/convex-url").text == url
-    ctrl_c(process)
+    assert "deployment exited" not in stop(process)
+    assert process.returncode == 0, "a Ctrl-C is a clean stop, not a deployment failure"
     for stopped in (url, f"http://127.0.0.1:{port}/convex-url"):
         with pytest.raises(httpx.TransportError):
             httpx.get(stopped)
@@ -171,19 +172,20 @@ def test_dev_stops_both_servers_on_sigterm(run_flask: Runner) -> None:
 
 
 def children(pid: int) -> dict[int, str]:
-    """The processes `pid` started, by pid, with their command names (Linux's /proc)."""
+    """The processes `pid` started, by pid, with their command lines (Linux's /proc)."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue  # it ended while we looked
-        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
-        if int(rest.split()[1]) == pid:
-            found[int(stat.parent.name)] = name
+        if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+            found[int(stat.parent.name)] = command
     return found
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 def test_dev_stops_the_flask_server_and_fails_when_the_deployment_dies(
     run_flask: Runner,
 ) -> None:
@@ -191,7 +193,7 @@ def test_dev_stops_the_flask_server_and_fails_when_the_deployment_dies(
     process = run_flask("convex", "dev", "--port", str(port), "--convex-port", "0")
     url = read_until(process, CONVEX_LINE).group(1)
     wait_for(f"http://127.0.0.1:{port}/convex-url")
-    (node,) = [pid for pid, name in children(process.pid).items() if name == "node"]
+    (node,) = [pid for pid, command in children(process.pid).items() if "main.mjs" in command]
     os.kill(node, signal.SIGKILL)
     output, _ = process.communicate(timeout=PATIENCE)
     assert process.returncode == 1

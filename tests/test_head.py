@@ -122,20 +122,19 @@ def test_the_package_tags_are_kept_unless_templates_reload(convex: FakeConvex) -
         assert len(app.extensions["convex"].head_tags) == (0 if reload else 1)
 
 
-def test_an_apps_own_tags_are_rendered_for_each_request_and_can_read_it(
+def test_an_apps_own_tags_are_rendered_for_each_request_and_can_read_it_and_the_token(
     convex: FakeConvex,
 ) -> None:
     app = make_app()
-    with_own_scripts(
-        app, {"convex/scripts.html": '<script nonce="{{ g.nonce }}" src="x.js"></script>'}
-    )
+    mine = '<script nonce="{{ g.nonce }}" data-csrf-token="{{ csrf_token }}"></script>'
+    with_own_scripts(app, {"convex/scripts.html": mine})
     app.before_request(lambda: setattr(g, "nonce", request.headers["X-Nonce"]))
     client = app.test_client()
     for nonce in ("one", "two"):
         head = head_of(client, headers={"X-Nonce": nonce})
         (script,) = head.select("script")
         assert script["nonce"] == nonce
-        assert csrf_meta(head)
+        assert script["data-csrf-token"] == csrf_meta(head), "as the earlier template had it"
     assert app.extensions["convex"].head_tags == {}
 
 

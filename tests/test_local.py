@@ -48,6 +48,31 @@ def test_start_serves_on_a_free_port_and_sigterm_exits_cleanly(convex_functions_
         deployment.url  # noqa: B018
 
 
+def test_a_start_interrupted_by_ctrl_c_leaves_no_server_behind(
+    convex_functions_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[subprocess.Popen[str]] = []
+    popen = subprocess.Popen
+
+    def recorded(*args: Any, **kwargs: Any) -> subprocess.Popen[str]:
+        process = popen(*args, **kwargs)
+        started.append(process)
+        return process
+
+    class CtrlC(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            raise KeyboardInterrupt
+
+    deployment = LocalDeployment(convex_functions_dir)
+    monkeypatch.setattr(deployment, "_ready", CtrlC())
+    monkeypatch.setattr(subprocess, "Popen", recorded)
+    with pytest.raises(KeyboardInterrupt):
+        deployment.start()
+    (process,) = started
+    assert process.poll() is not None, "the server it started still runs"
+    assert deployment.pid is None
+
+
 def test_missing_node_or_npm_is_explained(
     convex_functions_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -310,7 +311,13 @@ class LocalDeployment:
         for reader in self._readers:
             reader.start()
         threading.Thread(target=self._wake_on_exit, args=(process,), daemon=True).start()
-        if not self._ready.wait(self.startup_timeout) or self._url is None:
+        try:
+            ready = self._ready.wait(self.startup_timeout)
+        except BaseException:
+            # A Ctrl-C while it builds: in its own session, nothing else stops it.
+            self.stop()
+            raise
+        if not ready or self._url is None:
             recent = "\n".join(self.output)
             status = process.poll()
             self.stop()
@@ -350,17 +357,18 @@ class LocalDeployment:
         return self._process.wait()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stops the server: SIGTERM, then SIGKILL by pid if it lingers."""
+        """Stops the server and what it started: SIGTERM, then SIGKILL if it lingers."""
         process, self._process = self._process, None
         self._url = self._site_url = None
         if process is None:
             return
         if process.poll() is None:
-            process.terminate()
+            # The whole process group it leads: the type checker it runs too.
+            os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         for reader in self._readers:
             reader.join(timeout)
