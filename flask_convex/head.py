@@ -27,8 +27,7 @@ from .state import get_state
 CSRF_META: Final = "convex-csrf-token"
 """The name of the <meta> tag whose content is the CSRF token flask-convex.js sends."""
 
-_MAX_KEPT: Final = 64
-"""Site roots and settings kept at once: the Host header is the client's to choose."""
+_OWN_SCRIPTS: Final = Path(str(blueprint.template_folder), "convex", "scripts.html")
 
 
 def scripts() -> Markup:
@@ -42,6 +41,7 @@ def scripts() -> Markup:
     if interval <= 0:
         raise ConvexConfigError(f"CONVEX_POLL_INTERVAL must be positive seconds, not {interval}")
     interval_ms = round(interval * 1000)
+    token = csrf_token()
     push = push_settings()
     # URLs built for the request depend on its scheme, host and script root.
     key: Hashable = (request.root_url, interval_ms, push)
@@ -53,18 +53,14 @@ def scripts() -> Markup:
         context = {"version": __about__.__version__, "interval_ms": interval_ms, "push": push}
         if not own:
             # What an override written for the earlier template still reads.
-            context["csrf_token"] = csrf_token()
+            context["csrf_token"] = token
         tags = Markup(template.render(context))  # noqa: S704 - an autoescaped template's output
         if own and not current_app.jinja_env.auto_reload:
-            if len(kept) >= _MAX_KEPT:
-                kept.clear()
-            kept[key] = tags
+            kept.keep(key, tags)
     # First: a script an override runs without `defer` finds the token already parsed.
-    return Markup('<meta name="{}" content="{}">\n').format(CSRF_META, csrf_token()) + tags
+    return Markup('<meta name="{}" content="{}">\n').format(CSRF_META, token) + tags
 
 
 def _is_the_package_own(template: Template) -> bool:
     """Whether `template` is the package's convex/scripts.html, not an app's override."""
-    folder = blueprint.template_folder
-    own = folder is not None and Path(folder, "convex", "scripts.html")
-    return template.filename is not None and Path(template.filename) == own
+    return template.filename is not None and Path(template.filename) == _OWN_SCRIPTS

@@ -37,6 +37,7 @@ from .errors import (
 )
 from .fetch import prepare, resolve_token
 from .functions import FunctionRef
+from .memo import Memo
 from .preload import Preloaded, preload_call
 from .rendering import partial_pieces
 from .state import get_state
@@ -57,7 +58,7 @@ _MAX_VERIFIED: Final = 4096
 _MAX_VERIFIED_TEXT: Final = 4096
 """Longest signed text whose value is remembered: a long one is verified every time."""
 _MAX_DIGESTS: Final = 4096
-_DIGESTS: Final[dict[tuple[bytes, int], str]] = {}
+_DIGESTS: Final[Memo[tuple[bytes, int], str]] = Memo(_MAX_DIGESTS)
 """Value digests by the origin (`Outcome.origin`) of their values."""
 
 
@@ -276,9 +277,7 @@ def outcome_hash(outcome: Outcome) -> str:
             return value_digest(outcome.raw)
         digest = _DIGESTS.get(outcome.origin)
         if digest is None:
-            if len(_DIGESTS) >= _MAX_DIGESTS:
-                _DIGESTS.clear()
-            digest = _DIGESTS[outcome.origin] = value_digest(outcome.raw)
+            digest = _DIGESTS.keep(outcome.origin, value_digest(outcome.raw))
         return digest
     text = f"!{type(outcome.error).__name__}:{outcome.error}"
     return blake2b(text.encode(), digest_size=12).hexdigest()
@@ -562,7 +561,7 @@ class Signing:
         self._signer = signer
         # One attribute, swapped whole, so that threads never mix two seconds.
         self._this_second: tuple[int, dict[Hashable, str]] = (0, {})
-        self._verified: dict[str, tuple[int, Any]] = {}
+        self._verified: Memo[str, tuple[int, Any]] = Memo(_MAX_VERIFIED)
 
     def dumps(self, value: object, key: Hashable = None) -> str:
         """`value` signed; `key`, if given, stands for it in this second's memory of signatures."""
@@ -596,9 +595,7 @@ class Signing:
             payload, signed_at = self._signer.unsign(signed, max_age, return_timestamp=True)
             kept = (int(signed_at.timestamp()), read(self._serializer.load_payload(payload)))
             if len(signed) <= _MAX_VERIFIED_TEXT:
-                if len(self._verified) >= _MAX_VERIFIED:
-                    self._verified = {}
-                self._verified[signed] = kept
+                self._verified.keep(signed, kept)
         age = self._signer.get_timestamp() - kept[0]
         if max_age is not None and age > max_age:
             raise SignatureExpired(f"Signature age {age} > {max_age} seconds")

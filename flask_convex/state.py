@@ -9,14 +9,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from flask import Config, current_app
 from markupsafe import Markup
 
 from .client import Transport, check_deployment_url
 from .errors import ConvexConfigError
+from .memo import Memo
 from .recent import RecentAnswers
+
+HEAD_TAGS_KEPT: Final = 64
+"""Site roots and settings whose <head> tags are kept at once: the Host header is the
+client's to choose."""
 
 TokenLoader = Callable[..., str | None]
 """Returns the JWT for the current request, or None; may accept `force_refresh: bool`."""
@@ -43,7 +48,7 @@ class ConvexState:
     """The app's configuration (no proxy to look it up through on every call)."""
     recent: RecentAnswers = field(default_factory=RecentAnswers)
     """What recent polls saw, shared by this process's requests."""
-    head_tags: dict[Hashable, Markup] = field(default_factory=dict)
+    head_tags: Memo[Hashable, Markup] = field(default_factory=lambda: Memo(HEAD_TAGS_KEPT))
     """The <head> tags rendered for each site root and settings (see `head`)."""
     fallback_loader: TokenLoader | None = None
     """Used when the app registered no token loader; the built-in JWT issuer sets it."""

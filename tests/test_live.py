@@ -39,6 +39,7 @@ from flask_convex import (
 from flask_convex.client import Call, Outcome
 from flask_convex.live import SALT, LiveRef, render_fragment
 from flask_convex.local import SERVER_SOURCE
+from flask_convex.memo import Memo
 
 TASKS = [{"_id": "t1", "text": "Buy milk"}, {"_id": "t2", "text": "Walk <the> dog"}]
 
@@ -186,9 +187,9 @@ def test_a_reference_polled_again_is_verified_once_and_still_expires(
 def test_the_references_remembered_are_bounded_in_count_and_length(
     app: Flask, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(live, "_MAX_VERIFIED", 3)
     monkeypatch.setattr(live, "_MAX_VERIFIED_TEXT", 400)
     with app.test_request_context():
+        monkeypatch.setattr(live.serializer()._verified, "limit", 3)
         refs = [LiveRef("tasks:list", {"n": float(n)}, "partials/tasks.html") for n in range(7)]
         long = LiveRef("tasks:list", {"q": "x" * 500}, "partials/tasks.html")
         for ref in [*refs, long]:
@@ -227,7 +228,7 @@ def test_a_value_read_from_an_answer_seen_before_is_not_digested_again(
 ) -> None:
     digested: list[Any] = []
     digest = live.value_digest
-    monkeypatch.setattr(live, "_DIGESTS", {})
+    monkeypatch.setattr(live, "_DIGESTS", Memo(live._MAX_DIGESTS))
     monkeypatch.setattr(live, "value_digest", lambda raw: digested.append(raw) or digest(raw))
     seen, other = (
         Outcome(encoded=[1.0], origin=(b"answer", 0)),
