@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import socket
 import struct
 import subprocess
 import threading
@@ -93,3 +94,23 @@ def streamed_until(
         finally:
             process.kill()
         return "".join(lines)
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 free just now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def free_port_and_the_next() -> int:
+    """A free port whose next one is free too: a free port's neighbour may well be taken."""
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _local import call, streamed_until
+from _local import call, free_port, free_port_and_the_next, streamed_until
 from flask import Flask
 
 from flask_convex.cli import convex_cli
@@ -114,13 +114,6 @@ def stop(process: subprocess.Popen[str]) -> str:
 def ctrl_c(process: subprocess.Popen[str]) -> int:
     os.killpg(process.pid, signal.SIGINT)
     return process.wait(timeout=PATIENCE)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_for(url: str) -> httpx.Response:
@@ -303,7 +296,8 @@ def test_dev_says_once_where_everything_is(run_flask: Runner, app_dir: Path) -> 
 
 
 def test_dev_serves_http_actions_on_the_next_port_and_tells_the_app(run_flask: Runner) -> None:
-    port, convex_port = free_port(), free_port()
+    convex_port = free_port_and_the_next()
+    port = free_port()
     process = run_flask("convex", "dev", "--port", str(port), "--convex-port", str(convex_port))
     site_url = wait_for(f"http://127.0.0.1:{port}/site-url").text
     assert site_url == f"http://127.0.0.1:{convex_port + 1}"

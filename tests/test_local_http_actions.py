@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from _local import call, eventually
+from _local import call, eventually, free_port, free_port_and_the_next
 
 from flask_convex.local import LocalDeployment
 
@@ -108,30 +107,11 @@ def test_a_body_over_the_limit_is_refused(site: httpx.Client) -> None:
     assert response.status_code == 413
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _free_port_and_the_next() -> int:
-    """A free port whose next one is free too: a free port's neighbour may well be taken."""
-    while True:
-        port = _free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
 def test_the_site_port_is_the_next_one_unless_told(tmp_path: Path) -> None:
-    port = _free_port_and_the_next()
+    port = free_port_and_the_next()
     with LocalDeployment(FUNCTIONS, port=port) as deployment:
         assert deployment.site_url == f"http://127.0.0.1:{port + 1}"
-    chosen = _free_port()
+    chosen = free_port()
     with LocalDeployment(FUNCTIONS, port=0, site_port=chosen) as deployment:
         assert deployment.site_url == f"http://127.0.0.1:{chosen}"
         assert httpx.get(f"{deployment.site_url}/env").json()["site"] == deployment.site_url
