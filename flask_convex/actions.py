@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final, ParamSpec, overload
 from urllib.parse import urlsplit
 
-from flask import Response, abort, current_app, has_request_context, redirect, render_template
-from flask import request as flask_request
+from flask import Response, abort, has_request_context, redirect, render_template
 from flask.typing import ResponseReturnValue
 from htmx_flask.requests import HtmxHeaders
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from . import current
 from .context import peek_request_state
 from .csrf import is_same_origin_url, protect
 from .errors import (
@@ -146,16 +146,17 @@ def server_action(view: Callable[P, Any] | None = None, /, *, form: str | None =
         def action(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
             protect()
             fragments = _page_fragments()
-            revalidation = flask_request.environ[_STATE_KEY] = Revalidation()
+            revalidation = current.request().environ[_STATE_KEY] = Revalidation()
+            app = current.app()
             try:
-                result = current_app.ensure_sync(view)(*args, **kwargs)
+                result = app.ensure_sync(view)(*args, **kwargs)
                 return _succeeded(result, revalidation, fragments, form)
             except HTTPException:
                 raise
             except ConvexError as error:
                 return _failed(_convex_error(error), form)
             except Exception as error:
-                current_app.log_exception(sys.exc_info())
+                app.log_exception(sys.exc_info())
                 return _failed(_failure(error), form)
 
         return action
@@ -171,7 +172,7 @@ def _succeeded(
         return redirect(_back_url(), 303)
     if result is None:
         result = render_template(form, form=MultiDict(), error=None) if form else ""
-    response = current_app.make_response(result)
+    response = current.app().make_response(result)
     if htmx and revalidation:
         swaps = _affected_swaps(revalidation, fragments)
         if swaps and response.mimetype == "text/html" and not response.is_streamed:
@@ -181,16 +182,18 @@ def _succeeded(
 
 
 def _affected_swaps(revalidation: Revalidation, fragments: list[PageFragment]) -> list[Markup]:
-    page = HtmxHeaders(flask_request.headers).current_url or flask_request.referrer
+    request = current.request()
+    page = HtmxHeaders(request.headers).current_url or request.referrer
     page_path = urlsplit(page).path if page else None
     try:
         result = refresh(fragments, lambda ref: revalidation.affects(ref, page_path))
     except ConvexFlaskError as error:
         # The change is made; the page's next poll shows it.
-        current_app.logger.warning("Revalidated fragments not rendered: %s", error)
+        current.app().logger.warning("Revalidated fragments not rendered: %s", error)
         return []
     if result.too_large:
-        current_app.logger.warning("Revalidated fragments exceed CONVEX_LIVE_MAX_ANSWER: not sent")
+        message = "Revalidated fragments exceed CONVEX_LIVE_MAX_ANSWER: not sent"
+        current.app().logger.warning(message)
         return []
     return result.swaps
 
@@ -201,15 +204,15 @@ def _failed(error: ActionError, form: str | None) -> Response:
             page = _referring_page(error)
         except Exception:
             # The form partial alone still says what happened.
-            current_app.log_exception(sys.exc_info())
+            current.app().log_exception(sys.exc_info())
             page = None
         if page is not None:
             return page
     if form:
-        body = render_template(form, form=flask_request.form, error=error)
+        body = render_template(form, form=current.request().form, error=error)
     else:
         body = render_template("convex/action_error.html", error=error)
-    response = current_app.make_response((body, error.status))
+    response = current.app().make_response((body, error.status))
     response.headers["X-Convex-Action"] = "form" if form else "error"
     return response
 
@@ -220,19 +223,20 @@ def _referring_page(error: ActionError) -> Response | None:
     None when the Referer is not another GET page of this app: then the form
     partial is answered alone.
     """
-    referrer = flask_request.referrer
+    app, request = current.app(), current.request()
+    referrer = request.referrer
     if not referrer or not is_same_origin_url(referrer):
         return None
-    adapter = current_app.url_map.bind_to_environ(flask_request.environ)
+    adapter = app.url_map.bind_to_environ(request.environ)
     try:
         endpoint, values = adapter.match(urlsplit(referrer).path, method="GET")
     except HTTPException:
         return None
-    if endpoint == flask_request.endpoint:
+    if endpoint == request.endpoint:
         return None
-    flask_request.environ[_FORM_STATE_KEY] = {"form": flask_request.form, "error": error}
-    page = current_app.ensure_sync(current_app.view_functions[endpoint])(**values)
-    response = current_app.make_response(page)
+    request.environ[_FORM_STATE_KEY] = {"form": request.form, "error": error}
+    page = app.ensure_sync(app.view_functions[endpoint])(**values)
+    response = app.make_response(page)
     response.status_code = error.status
     return response
 
@@ -242,7 +246,7 @@ def _form_state() -> dict[str, Any]:
     """`form` and `error` for the form partial of a page rendered again by `_referring_page`."""
     if not has_request_context():
         return {}
-    state: dict[str, Any] = flask_request.environ.get(_FORM_STATE_KEY, {})
+    state: dict[str, Any] = current.request().environ.get(_FORM_STATE_KEY, {})
     return state
 
 
@@ -264,7 +268,7 @@ def _failure(error: Exception) -> ActionError:
 
 
 def _page_fragments() -> list[PageFragment]:
-    raw = flask_request.form.get(LIVE_FIELD)
+    raw = current.request().form.get(LIVE_FIELD)
     if raw is None:
         return []
     try:
@@ -274,10 +278,11 @@ def _page_fragments() -> list[PageFragment]:
 
 
 def _back_url() -> str:
-    for candidate in (flask_request.form.get("next"), flask_request.referrer):
+    request = current.request()
+    for candidate in (request.form.get("next"), request.referrer):
         if candidate and is_same_origin_url(candidate):
             return candidate
-    return flask_request.script_root + "/"
+    return request.script_root + "/"
 
 
 def _trigger(response: Response, name: str, detail: Any) -> None:
@@ -293,7 +298,7 @@ def _trigger(response: Response, name: str, detail: Any) -> None:
 
 
 def _revalidation() -> Revalidation:
-    state = flask_request.environ.get(_STATE_KEY) if has_request_context() else None
+    state = current.request().environ.get(_STATE_KEY) if has_request_context() else None
     if not isinstance(state, Revalidation):
         raise ConvexConfigError(
             "revalidate() and revalidate_path() work inside a view decorated with @server_action"
@@ -302,7 +307,7 @@ def _revalidation() -> Revalidation:
 
 
 def _is_htmx() -> bool:
-    return bool(HtmxHeaders(flask_request.headers))
+    return bool(HtmxHeaders(current.request().headers))
 
 
 def _normal_path(path: str) -> str:

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-import flask_login
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
+from . import current
 from .errors import ConvexConfigError
 from .state import ConvexState, Hooks
 
@@ -68,7 +68,7 @@ def init_app(app: Flask, state: ConvexState) -> None:
 
 def current_issuer() -> TokenIssuer:
     """The current app's issuer, or a ConvexConfigError saying how to turn it on."""
-    issuer: TokenIssuer | None = current_app.extensions.get("convex_auth")
+    issuer: TokenIssuer | None = current.app().extensions.get("convex_auth")
     if issuer is None:
         raise ConvexConfigError(
             "The built-in token issuer is off: set CONVEX_AUTH_ISSUER to the app's public URL "
@@ -279,16 +279,16 @@ def _configured_key(config: Mapping[str, Any]) -> Any:
 def rotate_key() -> str:
     """Retire the current app's instance-folder signing key for a new one; returns the new kid."""
     current_issuer()
-    app = current_app
+    app = current.app()
     if _configured_key(app.config):
         raise ConvexConfigError(
             "CONVEX_AUTH_PRIVATE_KEY is set: rotate by setting the new key there and listing "
             "the old one in CONVEX_AUTH_PREVIOUS_KEYS until its tokens have expired"
         )
     folder = Path(app.instance_path)
-    current = folder / KEY_FILE
-    if current.exists():
-        current.rename(folder / f"{_RETIRED_PREFIX}{int(time.time())}.pem")
+    in_use = folder / KEY_FILE
+    if in_use.exists():
+        in_use.rename(folder / f"{_RETIRED_PREFIX}{int(time.time())}.pem")
     return key_id(_instance_key(folder))
 
 
@@ -336,12 +336,12 @@ def _checked_claims(claims: Any, source: str = "identity_claims") -> dict[str, A
 
 
 def _current_user() -> Any:
-    if not hasattr(current_app, "login_manager"):
+    if not hasattr(current.app(), "login_manager"):
         raise ConvexConfigError(
             "CONVEX_AUTH_ISSUER mints tokens for flask-login users: "
             "set up flask_login.LoginManager(app)"
         )
-    user = flask_login.current_user
+    user = current.user()
     if user is None or not user.is_authenticated:
         return None
     return user

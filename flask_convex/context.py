@@ -6,8 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flask import Response, current_app, g
+from flask import Response
 
+from . import current
 from .client import Call, Outcome
 
 MemoKey = tuple[Call, str | None]
@@ -44,20 +45,21 @@ class RequestState:
 
 def request_state() -> RequestState:
     """The state of the current app context, made on first use."""
-    state: RequestState | None = g.get("_flask_convex")
+    app_globals = current.g()
+    state: RequestState | None = app_globals.get("_flask_convex")
     if state is None:
-        state = g._flask_convex = RequestState()
+        state = app_globals._flask_convex = RequestState()
     return state
 
 
 def start_request(sender: object, **extra: object) -> None:
     """Give each request fresh state, even one sharing an app context (test clients do)."""
-    g.pop("_flask_convex", None)
+    current.g().pop("_flask_convex", None)
 
 
 def peek_request_state() -> RequestState | None:
     """The current state if any Convex call was made, without making one."""
-    state: RequestState | None = g.get("_flask_convex")
+    state: RequestState | None = current.g().get("_flask_convex")
     return state
 
 
@@ -77,8 +79,9 @@ def finish_response(response: Response) -> Response:
 
 
 def _server_timing_enabled() -> bool:
-    setting: Any = current_app.config["CONVEX_SERVER_TIMING"]
-    return bool(current_app.debug if setting is None else setting)
+    app = current.app()
+    setting: Any = app.config["CONVEX_SERVER_TIMING"]
+    return bool(app.debug if setting is None else setting)
 
 
 def _quote(text: str) -> str:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, request, session
-from markupsafe import Markup
+from flask import abort
+from markupsafe import Markup, escape
 from werkzeug.wsgi import LimitedStream
+
+from . import current
 
 HEADERS: Final = ("X-CSRF-Token", "X-CSRFToken")
 """Request headers that may carry the token; Flask-WTF reads the same two by default."""
@@ -37,6 +40,7 @@ def csrf_token() -> str:
         from flask_wtf.csrf import generate_csrf
 
         return str(generate_csrf())
+    session = current.session()
     token = session.get(_SESSION_KEY)
     if not isinstance(token, str):
         token = session[_SESSION_KEY] = secrets.token_urlsafe(32)
@@ -46,18 +50,20 @@ def csrf_token() -> str:
 def csrf_field_name() -> str:
     """The form field plain forms send the token in: Flask-WTF's name when it is set up."""
     if _flask_wtf_enabled():
-        return str(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+        return str(current.app().config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
     return "csrf_token"
 
 
 def csrf_field() -> Markup:
     """A hidden input carrying the token, for forms that must work without JavaScript."""
     # Pages with a form per row ask for it dozens of times; it is the same all request.
-    field: Markup | None = request.environ.get(_FIELD_KEY)
+    environ = current.request().environ
+    field: Markup | None = environ.get(_FIELD_KEY)
     if field is None:
-        field = request.environ[_FIELD_KEY] = Markup(
-            '<input type="hidden" name="{}" value="{}">'
-        ).format(csrf_field_name(), csrf_token())
+        name, token = escape(csrf_field_name()), escape(csrf_token())
+        field = environ[_FIELD_KEY] = Markup(  # noqa: S704 - of escaped parts
+            f'<input type="hidden" name="{name}" value="{token}">'
+        )
     return field
 
 
@@ -67,9 +73,11 @@ def protect() -> None:
     413 when the body exceeds CONVEX_ACTION_MAX_BODY (chunked bodies too, read
     before the view runs), 403 for a foreign origin, 400 for a missing or wrong token.
     """
+    request = current.request()
     if request.method != "POST":
         abort(405)
-    limit_body(int(current_app.config["CONVEX_ACTION_MAX_BODY"]), setting="CONVEX_ACTION_MAX_BODY")
+    limit = int(current.app().config["CONVEX_ACTION_MAX_BODY"])
+    limit_body(limit, setting="CONVEX_ACTION_MAX_BODY")
     if not _same_origin():
         abort(403, "Cross-site request refused: the request comes from another site.")
     if not _valid_token(_sent_token()):
@@ -84,11 +92,13 @@ def limit_body(limit: int, *, setting: str | None = None) -> None:
     otherwise cut it at the limit without a word, and the view would run on half
     a form. `setting` names the limit in the message.
     """
+    request = current.request()
     request.max_content_length = limit
     named = f" ({setting})" if setting else ""
     too_large = f"The request body is larger than {limit} bytes{named}."
-    if request.content_length is not None:
-        if request.content_length > limit:
+    length = request.content_length
+    if length is not None:
+        if length > limit:
             abort(413, too_large)
         return
     if "wsgi.input_terminated" not in request.environ:
@@ -111,8 +121,9 @@ def is_same_origin_url(url: str) -> bool:
 
 
 def _same_origin() -> bool:
-    origin = request.headers.get("Origin")
-    site = request.headers.get("Sec-Fetch-Site")
+    headers = current.request().headers
+    origin = headers.get("Origin")
+    site = headers.get("Sec-Fetch-Site")
     if site is not None:
         # The browser's own verdict, which a proxy rewriting scheme or host cannot blur;
         # "none" is a request the user made, not another site.
@@ -132,16 +143,18 @@ def _listed(origin: str) -> bool:
     netloc = urlsplit(origin).netloc.lower()
     return any(
         _origin(entry) == sent if "://" in entry else entry.lower() == netloc
-        for entry in current_app.config["CONVEX_ACTION_ALLOWED_ORIGINS"]
+        for entry in current.app().config["CONVEX_ACTION_ALLOWED_ORIGINS"]
     )
 
 
 def _own_origin() -> tuple[str, str, int]:
+    request = current.request()
     own = _origin(f"{request.scheme}://{request.host}")
     assert own is not None
     return own
 
 
+@lru_cache(maxsize=256)
 def _origin(url: str) -> tuple[str, str, int] | None:
     """An http(s) URL's (scheme, host, port), the port implied when left out; else None."""
     try:
@@ -156,9 +169,11 @@ def _origin(url: str) -> tuple[str, str, int] | None:
 
 
 def _sent_token() -> str | None:
+    request = current.request()
     for header in HEADERS:
-        if header in request.headers:
-            return request.headers[header]
+        sent = request.headers.get(header)
+        if sent is not None:
+            return sent
     value: Any = request.form.get(csrf_field_name())
     return value if isinstance(value, str) else None
 
@@ -174,9 +189,9 @@ def _valid_token(sent: str | None) -> bool:
         except ValidationError:
             return False
         return True
-    expected = session.get(_SESSION_KEY)
+    expected = current.session().get(_SESSION_KEY)
     return isinstance(expected, str) and secrets.compare_digest(sent, expected)
 
 
 def _flask_wtf_enabled() -> bool:
-    return "csrf" in current_app.extensions
+    return "csrf" in current.app().extensions

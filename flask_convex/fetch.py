@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from flask import current_app
-
+from . import current
 from .client import Call, Kind, Outcome, check_deployment_url
 from .context import MemoKey, RequestState, request_state
 from .errors import ConvexAuthError
@@ -34,7 +33,7 @@ def prepare(ref: FunctionRef, args: Mapping[str, Any] | None, url: str | None) -
     if url is None:
         url = get_state().url
     else:
-        url = check_deployment_url(url, skip_check=current_app.config["CONVEX_SKIP_URL_CHECK"])
+        url = check_deployment_url(url, skip_check=current.app().config["CONVEX_SKIP_URL_CHECK"])
     return Call(url, path, encoded, key)
 
 
@@ -47,6 +46,9 @@ def resolve_token(explicit: str | None, state: RequestState | None = None) -> st
         return explicit or None
     if state is None:
         state = request_state()
+    if state.token_loaded:
+        # Set only after the token: a page asks for it from every call and the head.
+        return state.token
     with state.lock:
         if not state.token_loaded:
             loader = get_state().token_loader()

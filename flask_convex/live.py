@@ -20,11 +20,12 @@ from hashlib import blake2b, sha1, sha256
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 
+from . import current
 from .client import Call, Outcome
 from .csrf import csrf_field, csrf_token, protect
 from .errors import (
@@ -124,7 +125,7 @@ class LiveRef:
     @classmethod
     def load(cls, signed: str) -> LiveRef:
         """Verify a signed reference and read it; LiveReferenceError if tampered or expired."""
-        max_age = current_app.config["CONVEX_LIVE_MAX_AGE"]
+        max_age = current.app().config["CONVEX_LIVE_MAX_AGE"]
         try:
             return serializer().verified(signed, max_age, cls._read)
         except SignatureExpired as error:
@@ -335,7 +336,7 @@ def refresh(
     """
     state = get_state()
     recent, url = state.recent, state.url
-    limit = int(current_app.config["CONVEX_LIVE_MAX_ANSWER"])
+    limit = int(current.app().config["CONVEX_LIVE_MAX_ANSWER"])
     token = resolve_token(None) if share > 0 else None
     generation = recent.generation
     result = Refresh()
@@ -387,21 +388,21 @@ def poll() -> ResponseReturnValue:
     reference was refused; 413 when the answer would exceed CONVEX_LIVE_MAX_ANSWER;
     503 or 502 when Convex cannot answer.
     """
-    return answer_fragments(share=float(current_app.config["CONVEX_POLL_SHARE"]))
+    return answer_fragments(share=float(current.app().config["CONVEX_POLL_SHARE"]))
 
 
 def answer_fragments(*, share: float) -> Response:
     """The poll endpoint's answer to the page fragments posted in this request (see `poll`)."""
     protect()
     try:
-        body = read_json(request.get_data())
+        body = read_json(current.request().get_data())
         fragments = parse_page_fragments(body.get("fragments") if isinstance(body, dict) else None)
     except ValueError as error:
         abort(400, str(error))
     try:
         result = refresh(fragments, share=share)
     except ConvexFlaskError as error:
-        current_app.logger.warning("Live fragments not refreshed: %s", error)
+        current.app().logger.warning("Live fragments not refreshed: %s", error)
         return Response(status=status_for(error), headers={"Retry-After": "5"})
     if result.too_large:
         abort(413, "The live fragments' answer would exceed CONVEX_LIVE_MAX_ANSWER bytes.")
@@ -469,7 +470,7 @@ def _wrapper(
     """`render_fragment` rendered and signed once, for each element id it is given."""
     classes = "convex-live"
     if outcome.error is not None:
-        current_app.logger.warning("Live fragment %s failed: %s", ref.name, outcome.error)
+        current.app().logger.warning("Live fragment %s failed: %s", ref.name, outcome.error)
         classes += " convex-error"
         pieces = [render_template("convex/fragment_error.html", error=outcome.error)]
     elif pieces is None:
@@ -525,14 +526,14 @@ def new_element_id(ref: LiveRef) -> str:
     digest = blake2b(
         f"{ref.name}\0{ref.canonical_args}\0{ref.partial}".encode(), digest_size=6
     ).hexdigest()
-    taken: dict[str, int] = request.environ.setdefault(_IDS_KEY, {})
+    taken: dict[str, int] = current.request().environ.setdefault(_IDS_KEY, {})
     count = taken[digest] = taken.get(digest, 0) + 1
     return f"convex-{digest}" if count == 1 else f"convex-{digest}-{count}"
 
 
 def serializer(salt: str = SALT) -> Signing:
     """The app's signer of values put in pages, for `salt` (default: live references)."""
-    secret = current_app.secret_key
+    secret = current.app().secret_key
     if not secret:
         raise ConvexConfigError(
             "Live fragments sign their references with the app's SECRET_KEY: set it"

@@ -18,11 +18,12 @@ from hashlib import blake2b
 from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
-from flask import Response, abort, current_app, render_template, request
+from flask import Response, abort, render_template
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadData
 from markupsafe import Markup
 
+from . import current
 from .client import Call, Outcome
 from .errors import ConvexError, LiveReferenceError, status_for
 from .fetch import prepare
@@ -306,14 +307,14 @@ def more() -> ResponseReturnValue:
     when Convex cannot answer, the control again with an error, to retry.
     """
     try:
-        ref = LiveRef.load(request.args.get("ref", ""))
+        ref = LiveRef.load(current.request().args.get("ref", ""))
     except LiveReferenceError as error:
         abort(400, str(error))
     if ref.kind != PAGE or _opts(ref).get("endCursor") is not None:
         abort(400, "The reference is not a load-more control's")
     outcome = _run([ref], None)[0]
     if outcome.error is not None:
-        current_app.logger.warning("Next page of %s not loaded: %s", ref.name, outcome.error)
+        current.app().logger.warning("Next page of %s not loaded: %s", ref.name, outcome.error)
         response = Response(
             _control_for(ref, error=True), status=status_for(outcome.error), mimetype="text/html"
         )
@@ -420,7 +421,7 @@ def _base_key(ref: LiveRef) -> str:
 
 def _read_trail(call: Call) -> list[str]:
     """The start cursors of the pages before and including the one `?cursor=` asks for."""
-    signed = request.args.get("cursor")
+    signed = current.request().args.get("cursor")
     if not signed:
         return []
     try:
@@ -435,6 +436,7 @@ def _read_trail(call: Call) -> list[str]:
 
 
 def _page_url(ref: LiveRef, trail: list[str]) -> str:
+    request = current.request()
     params = [(key, value) for key, value in request.args.items(multi=True) if key != "cursor"]
     if trail:
         digest = _list_digest(ref.name, _base_key(ref))

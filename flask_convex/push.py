@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from flask import current_app, jsonify, request
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from . import current
 from .csrf import protect
 from .fetch import resolve_token
 from .live import answer_fragments, blueprint
@@ -34,8 +35,9 @@ def check_config(config: Mapping[str, Any]) -> None:
 
 def public_url() -> str:
     """The deployment URL browsers connect to: CONVEX_PUBLIC_URL, else CONVEX_URL."""
-    if current_app.config["CONVEX_PUBLIC_URL"]:
-        return configured_url(current_app.config, "CONVEX_PUBLIC_URL")
+    config = current.app().config
+    if config["CONVEX_PUBLIC_URL"]:
+        return configured_url(config, "CONVEX_PUBLIC_URL")
     return get_state().url
 
 
@@ -56,7 +58,7 @@ def push_settings() -> PushSettings | None:
     `convex_scripts()` passes them to convex/scripts.html as `push`; templates of
     an app's own that call `convex_push()` get the same.
     """
-    if not current_app.config["CONVEX_LIVE_PUSH"]:
+    if not current.app().config["CONVEX_LIVE_PUSH"]:
         return None
     return PushSettings(public_url(), resolve_token(None) is not None)
 
@@ -82,7 +84,7 @@ def token() -> ResponseReturnValue:
     expire.
     """
     protect()
-    body = request.get_json(silent=True)
+    body = current.request().get_json(silent=True)
     force = isinstance(body, dict) and body.get("force") is True
     state = get_state()
     loader = state.token_loader()

@@ -12,15 +12,16 @@ from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app
 from flask.signals import before_render_template, template_rendered
 from jinja2 import Template
+
+from . import current
 
 
 def partial_pieces(name: str, **context: Any) -> list[str]:
     """What `flask.render_template(name, **context)` renders (the same context processors
     and signals), in the pieces Jinja rendered, for a caller to join with its own."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current.app()
     template: Template = app.jinja_env.get_or_select_template(name)
     app.update_template_context(context)
     before_render_template.send(

@@ -11,9 +11,10 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from flask import Config, current_app
+from flask import Config
 from markupsafe import Markup
 
+from . import current
 from .client import Transport, check_deployment_url
 from .errors import ConvexConfigError
 from .memo import Memo
@@ -81,7 +82,7 @@ def can_refresh(loader: TokenLoader) -> bool:
 def get_state() -> ConvexState:
     """The current app's extension state, or a ConvexConfigError saying how to set it up."""
     try:
-        state: ConvexState = current_app.extensions["convex"]
+        state: ConvexState = current.app().extensions["convex"]
     except RuntimeError as error:
         raise ConvexConfigError(
             "flask-convex needs an app context: "
