@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from werkzeug.serving import make_server
@@ -34,6 +34,13 @@ def serve(app: Callable[..., Any]) -> Iterator[str]:
         server.server_close()
 
 
+class Gunicorn(NamedTuple):
+    """A running gunicorn: the base URL it serves, and its master's process id."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
 def gunicorn(
     app: str,
@@ -43,10 +50,10 @@ def gunicorn(
     worker_class: str,
     threads: int,
     ready_path: str = "/",
-) -> Iterator[str]:
+) -> Iterator[Gunicorn]:
     """Serve `app` ("module:factory()") with gunicorn in its own process, as in production.
 
-    `env` is added to the environment; yields the base URL once `ready_path` answers.
+    `env` is added to the environment; yields it once `ready_path` answers.
     """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -65,7 +72,7 @@ def gunicorn(
                 if time.monotonic() > deadline or child.poll() is not None:
                     raise SystemExit("gunicorn did not start") from None
                 time.sleep(0.2)
-        yield base
+        yield Gunicorn(base, child.pid)
     finally:
         child.terminate()
         child.wait(timeout=10)

@@ -44,16 +44,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,6 +60,7 @@ from werkzeug.test import EnvironBuilder
 from flask_convex.client import Call
 from flask_convex.values import JsonValue, args_key
 
+from ._profile import HTTP_CLIENT, OWN, sampled
 from ._stub import stub_process
 from .live_page import TASKS, create_app
 
@@ -71,8 +69,6 @@ BODY = json.dumps({"queries": [QUERY]}, separators=(",", ":")).encode()
 """The body the live page posts to Convex, for the bare POSTs to send as well."""
 
 Request = Callable[[], None]
-HTTP_CLIENT = "flask_convex.connections (HTTP)"
-"""flask-convex's HTTP client, which does what httpx did: not flask-convex's own work."""
 
 
 def wsgi_request(app: Flask, path: str, **request: Any) -> Request:
@@ -215,47 +211,11 @@ def in_turns(requests: dict[str, Request], seconds: float, turn: int = 10) -> di
     return {name: total / count * 1e6 for name, total in spent.items()}
 
 
-def library_of(frame: str) -> str:
-    """The library a py-spy frame ("function (path:line)") belongs to, by its top-level module."""
-    path = frame.rpartition("(")[2].rpartition(":")[0]
-    if "site-packages/" in path:
-        path = path.split("site-packages/")[1]
-    top = path.lstrip("<").split("/")[0].removesuffix(".py")
-    if top in sys.stdlib_module_names:
-        return f"stdlib {top}"
-    if top in ("benchmarks", "example", "app", "users", "call_cost", "live_page"):
-        return "the example app and benchmark"
-    if path.startswith("flask_convex/connections"):
-        return HTTP_CLIENT
-    return top
-
-
 def profile(run: Request, seconds: float) -> Counter[str]:
     """Samples `run` in a loop with py-spy; the samples per library of the innermost frame."""
-    with tempfile.TemporaryDirectory() as tmp:
-        output = Path(tmp, "profile.txt")
-        py_spy = shutil.which("py-spy", path=Path(sys.executable).parent) or "py-spy"
-        options = ["--rate", "1000", "--format", "raw", "--output", str(output)]
-        # --gil: only samples holding the GIL, the CPU, not the wait for Convex.
-        options += ["--gil", "--nonblocking"]
-        spy = subprocess.Popen(
-            [py_spy, "record", "--pid", str(os.getpid()), *options],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        time.sleep(1)  # py-spy attaches
+    with sampled(os.getpid()) as shares:
         cpu_us(run, seconds)
-        spy.send_signal(signal.SIGINT)
-        _, errors = spy.communicate(timeout=30)
-        if not output.exists():
-            raise SystemExit(f"py-spy failed (it needs ptrace permission): {errors.decode()}")
-        shares: Counter[str] = Counter()
-        for line in output.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            # --nonblocking reads a running process: now and then a sample is garbage.
-            if count.isdigit():
-                shares[library_of(stack.split(";")[-1])] += int(count)
-    return shares
+    return shares()
 
 
 def main() -> None:
@@ -379,7 +339,7 @@ def measure_cpu(options: argparse.Namespace) -> None:
         for library in sorted(live, key=lambda name: bare.get(name, 0.0) - live[name])[:12]:
             here, there = live[library], bare.get(library, 0.0)
             print(f"  {library:30} {here:7.0f} {there:7.0f} {here - there:7.0f}")
-        own, http = live.get("flask_convex", 0.0), live.get(HTTP_CLIENT, 0.0)
+        own, http = live.get(OWN, 0.0), live.get(HTTP_CLIENT, 0.0)
         print(f"flask-convex's own share of the live page: {own / cost['live']:.1%} (target <= 5%)")
         print(f"its HTTP client's share: {http / cost['live']:.1%}")
 

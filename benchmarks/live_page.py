@@ -1,9 +1,9 @@
 """Requests per second of the example's live page (20 tasks), its bare twin, and a poll.
 
 Run `python -m benchmarks.live_page [--seconds S] [--rounds N] [--worker-class gthread]
-[--threads T] [--delay SECONDS]` from the repository root (--delay makes the stub
-answer that much later, as a deployment some way off). It serves the example app
-with gunicorn on loopback against a fixed-answer Convex stub and loads it with wrk
+[--threads T] [--delay SECONDS] [--profile]` from the repository root (--delay makes
+the stub answer that much later, as a deployment some way off). It serves the example
+app with gunicorn on loopback against a fixed-answer Convex stub and loads it with wrk
 at 16 connections (`apt-get install -y wrk`; this script installs nothing). The
 phases run interleaved, in a rotating order, for several rounds; it prints medians:
 the live page against the same template rendered from a constant list (target: at
@@ -12,6 +12,10 @@ CONVEX_POLL_SHARE) against the live page (target: at least 5x).
 "One Convex call" is what a poll costs when it has to ask Convex. Since a poll can
 be no cheaper than a bare request, poll/bare bounds what poll/live can reach for a
 given live/bare. It also prints the stub's CPU use, which shares the cores.
+
+--profile then samples the gunicorn workers with py-spy while wrk loads the live
+page, as the issue measured it, and prints each library's share of their CPU,
+flask-convex's own included (target: at most 5%).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -35,6 +40,7 @@ from jinja2 import ChoiceLoader, DictLoader
 from example import app as example_app
 from flask_convex import api, preload_query
 
+from ._profile import OWN, sampled
 from ._stub import stub_thread
 from ._wsgi import ROOT, gunicorn
 
@@ -139,6 +145,9 @@ def main() -> None:
     parser.add_argument("--worker-class", default="sync", help="gunicorn's -k")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn's --threads")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds Convex takes")
+    parser.add_argument(
+        "--profile", action="store_true", help="also sample the workers with py-spy"
+    )
     options = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -160,9 +169,10 @@ def main() -> None:
             worker_class=options.worker_class,
             threads=options.threads,
             ready_path="/bare",
-        ) as base,
+        ) as server,
         tempfile.TemporaryDirectory() as tmp,
     ):
+        base = server.url
         page_script, poll_script = Path(tmp, "page.lua"), Path(tmp, "poll.lua")
         for path, text in zip((page_script, poll_script), wrk_scripts(base), strict=True):
             path.write_text(text)
@@ -182,6 +192,9 @@ def main() -> None:
                 before = stub_cpu_seconds()
                 rates.setdefault(name, []).append(requests_per_second(wrk, url, seconds, script))
                 stub_cpu.setdefault(name, []).append((stub_cpu_seconds() - before) / seconds)
+        if options.profile:
+            with sampled(server.pid, subprocesses=True) as samples:
+                requests_per_second(wrk, f"{base}/", seconds, str(page_script))
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(
         f"gunicorn, {options.workers} {options.worker_class} workers x {options.threads} "
@@ -201,6 +214,18 @@ def main() -> None:
     print(f"live / bare: {median['live'] / median['bare']:.2f}x (target >= 0.8x)")
     print(f"poll / live: {median['poll'] / median['live']:.2f}x (target >= 5x)")
     print(f"poll / bare: {median['poll'] / median['bare']:.2f}x (the bound on poll / live x 0.8)")
+    if options.profile:
+        print_shares(samples())
+
+
+def print_shares(samples: Counter[str]) -> None:
+    """Each library's share of the workers' CPU on the live page, flask-convex's own last."""
+    total = sum(samples.values())
+    print(f"py-spy, the workers serving the live page ({total} samples), by innermost frame:")
+    for library, count in samples.most_common(12):
+        print(f"  {library:32} {count / total:6.1%}")
+    own = samples[OWN] / total
+    print(f"flask-convex's own share of the live page: {own:.1%} (target <= 5%)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import httpx
 from joserfc.jwk import RSAKey
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
-from benchmarks._wsgi import gunicorn
+from benchmarks._wsgi import Gunicorn, gunicorn
 from example import FUNCTIONS_DIR
 from example.app import create_app
 from flask_convex import current_issuer
@@ -155,7 +155,7 @@ def main() -> None:
         LocalDeployment(FUNCTIONS_DIR, data_file=Path(data) / "data.jsonl", env=env) as convex,
     ):
 
-        def app(mode: str) -> AbstractContextManager[str]:
+        def app(mode: str) -> AbstractContextManager[Gunicorn]:
             settings = {
                 **config,
                 "CONVEX_URL": convex.url,
@@ -169,14 +169,14 @@ def main() -> None:
             )
 
         with (
-            app("push") as push_url,
-            app("poll") as poll_url,
+            app("push") as push_server,
+            app("poll") as poll_server,
             sync_playwright() as playwright,
             httpx.Client(base_url=convex.url) as api,
         ):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             results = {}
-            for mode, url in (("push", push_url), ("poll", poll_url)):
+            for mode, url in (("push", push_server.url), ("poll", poll_server.url)):
                 parts = latencies(browser, url, api, options.mutations)
                 if mode == "push":
                     push_parts = parts
