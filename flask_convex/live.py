@@ -257,7 +257,8 @@ def lazy_fragment(
     """A wrapper in its loading state that the first push or poll fills; backs the `lazy` macro."""
     call = prepare(function, args, None)
     ref = LiveRef.showing(call, partial, tag, css_class)
-    body = render_template("convex/loading.html") if loading is None else loading
+    # A caller's block is Markup and stays as it is; a plain str is text, so it is escaped.
+    body = render_template("convex/loading.html") if loading is None else escape(loading)
     attributes = (
         f' class="{escape(with_classes("convex-live convex-loading", css_class))}"'
         f' data-convex-ref="{ref.sign()}" data-convex-hash=""'

@@ -467,6 +467,17 @@ def test_lazy_renders_a_loading_state_that_the_first_poll_fills(
     assert convex.batches.call_count == 1
 
 
+def test_a_plain_text_loading_state_is_escaped(
+    app: Flask, client: FlaskClient, convex: FakeConvex
+) -> None:
+    template = '{{ convex_lazy("tasks:list", {}, "partials/tasks.html", loading=text) }}'
+    text = "<script>alert(1)</script> & more"
+    app.add_url_rule("/lazy", "lazy", lambda: render_template_string(template, text=text))
+    (fragment,) = soup(client.get("/lazy").data).select("[data-convex-ref]")
+    assert fragment.get_text() == text
+    assert not fragment.select("script")
+
+
 def test_the_same_fragment_twice_on_a_page_gets_distinct_ids(
     app: Flask, client: FlaskClient, convex: FakeConvex
 ) -> None:
