@@ -9,13 +9,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 HTTP_CLIENT = "flask_convex.connections (HTTP)"
 """flask-convex's HTTP client, which does what httpx did: not flask-convex's own work."""
 OWN = "flask_convex"
+"""flask-convex's own frames, its HTTP client's apart."""
 
 
 def library_of(frame: str) -> str:
@@ -30,15 +31,18 @@ def library_of(frame: str) -> str:
         return "the example app and benchmark"
     if path.startswith("flask_convex/connections"):
         return HTTP_CLIENT
+    if top == "flask_convex":
+        return OWN
     return top
 
 
 @contextmanager
-def sampled(pid: int, *, subprocesses: bool = False) -> Iterator[Callable[[], Counter[str]]]:
-    """Sample process `pid` (and its children) with py-spy while the block runs.
+def sampled(pid: int, *, subprocesses: bool = False) -> Iterator[Counter[str]]:
+    """Sample process `pid` (with `subprocesses`, its children too) with py-spy while the
+    block runs.
 
-    Yields a function that, once the block has ended, gives the samples per library.
-    Only samples holding the GIL count: the CPU, not the waits.
+    Yields the samples per library, counted when the block ends. Only samples holding
+    the GIL count: the CPU, not the waits.
     """
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp, "profile.txt")
@@ -53,10 +57,15 @@ def sampled(pid: int, *, subprocesses: bool = False) -> Iterator[Callable[[], Co
         shares: Counter[str] = Counter()
         try:
             time.sleep(1)  # py-spy attaches
-            yield lambda: shares
+            yield shares
         finally:
             spy.send_signal(signal.SIGINT)
-            _, errors = spy.communicate(timeout=30)
+            try:
+                _, errors = spy.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
+                raise
         if not output.exists():
             raise SystemExit(f"py-spy failed (it needs ptrace permission): {errors.decode()}")
         for line in output.read_text().splitlines():

@@ -53,7 +53,7 @@ def gunicorn(
 ) -> Iterator[Gunicorn]:
     """Serve `app` ("module:factory()") with gunicorn in its own process, as in production.
 
-    `env` is added to the environment; yields it once `ready_path` answers.
+    `env` is added to the environment; yields a `Gunicorn` once `ready_path` answers.
     """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

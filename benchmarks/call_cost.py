@@ -215,7 +215,7 @@ def profile(run: Request, seconds: float) -> Counter[str]:
     """Samples `run` in a loop with py-spy; the samples per library of the innermost frame."""
     with sampled(os.getpid()) as shares:
         cpu_us(run, seconds)
-    return shares()
+    return shares
 
 
 def main() -> None:

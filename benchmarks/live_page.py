@@ -158,6 +158,7 @@ def main() -> None:
     seconds = options.seconds
     rates: dict[str, list[float]] = {}
     stub_cpu: dict[str, list[float]] = {}
+    samples: Counter[str] = Counter()
     with (
         # On a thread of this process, which otherwise only waits for wrk: its CPU
         # time is the stub's.
@@ -193,8 +194,9 @@ def main() -> None:
                 rates.setdefault(name, []).append(requests_per_second(wrk, url, seconds, script))
                 stub_cpu.setdefault(name, []).append((stub_cpu_seconds() - before) / seconds)
         if options.profile:
-            with sampled(server.pid, subprocesses=True) as samples:
+            with sampled(server.pid, subprocesses=True) as shares:
                 requests_per_second(wrk, f"{base}/", seconds, str(page_script))
+            samples = shares
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(
         f"gunicorn, {options.workers} {options.worker_class} workers x {options.threads} "
@@ -215,12 +217,14 @@ def main() -> None:
     print(f"poll / live: {median['poll'] / median['live']:.2f}x (target >= 5x)")
     print(f"poll / bare: {median['poll'] / median['bare']:.2f}x (the bound on poll / live x 0.8)")
     if options.profile:
-        print_shares(samples())
+        print_shares(samples)
 
 
 def print_shares(samples: Counter[str]) -> None:
     """Each library's share of the workers' CPU on the live page, flask-convex's own last."""
     total = sum(samples.values())
+    if not total:
+        raise SystemExit("py-spy took no samples of the workers")
     print(f"py-spy, the workers serving the live page ({total} samples), by innermost frame:")
     for library, count in samples.most_common(12):
         print(f"  {library:32} {count / total:6.1%}")

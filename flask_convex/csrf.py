@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -154,7 +153,6 @@ def _own_origin() -> tuple[str, str, int]:
     return own
 
 
-@lru_cache(maxsize=256)
 def _origin(url: str) -> tuple[str, str, int] | None:
     """An http(s) URL's (scheme, host, port), the port implied when left out; else None."""
     try:

@@ -10,19 +10,19 @@ raises the RuntimeError its proxy would.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import flask
 import flask_login
-from flask.ctx import _AppCtxGlobals
-from flask.sessions import SessionMixin
-from werkzeug.local import LocalProxy
+
+if TYPE_CHECKING:
+    from flask.ctx import _AppCtxGlobals
+    from flask.sessions import SessionMixin
+    from werkzeug.local import LocalProxy
 
 app: Final = cast("LocalProxy[flask.Flask]", flask.current_app)._get_current_object
 request: Final = cast("LocalProxy[flask.Request]", flask.request)._get_current_object
 session: Final = cast("LocalProxy[SessionMixin]", flask.session)._get_current_object
 g: Final = cast("LocalProxy[_AppCtxGlobals]", flask.g)._get_current_object
-_user_proxy = cast("LocalProxy[Any]", flask_login.current_user)
-user: Final[Callable[[], Any]] = _user_proxy._get_current_object
+user: Final = cast("LocalProxy[Any]", flask_login.current_user)._get_current_object
 """flask-login's `current_user`: the app must have a LoginManager."""
