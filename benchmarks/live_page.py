@@ -194,9 +194,8 @@ def main() -> None:
                 rates.setdefault(name, []).append(requests_per_second(wrk, url, seconds, script))
                 stub_cpu.setdefault(name, []).append((stub_cpu_seconds() - before) / seconds)
         if options.profile:
-            with sampled(server.pid, subprocesses=True) as shares:
+            with sampled(server.pid, subprocesses=True) as samples:
                 requests_per_second(wrk, f"{base}/", seconds, str(page_script))
-            samples = shares
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(
         f"gunicorn, {options.workers} {options.worker_class} workers x {options.threads} "
