@@ -45,18 +45,25 @@ def with_headers(model: Model, headers: list[tuple[bytes, bytes]]) -> Model:
 class ConnectionPool:
     """Reuses up to `max_idle` idle connections per origin for `idle_expiry` seconds; thread-safe.
 
-    `timeout` is each request's budget: connecting gets it, then sending and each read
-    of the answer get what is left of it when the request is written.
+    `timeout` is each request's budget, from connecting to the answer's last byte.
+    HTTPS connections verify the server with `tls` (default: certifi's CA bundle).
     """
 
-    def __init__(self, *, timeout: float, max_idle: int = 32, idle_expiry: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        max_idle: int = 32,
+        idle_expiry: float = 30.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.timeout = timeout
         self.max_idle = max_idle
         self.idle_expiry = idle_expiry
         self.is_closed = False
         self._idle: dict[Origin, list[tuple[float, socket.socket]]] = {}
         self._lock = threading.Lock()
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
 
     def handle_request(self, request: httpcore.Request) -> httpcore.Response:
         """Send `request` on an idle connection of its origin, or a new one; read the whole answer.
@@ -75,9 +82,8 @@ class ConnectionPool:
         head += [b"%s: %s" % header for header in request.headers]
         head += [b"Content-Length: %d" % len(body), b"", body]
         try:
-            connection.settimeout(max(deadline - time.monotonic(), 0.001))
             # One write: a request split in two costs a second system call and packet.
-            connection.sendall(b"\r\n".join(head))
+            _send_all(connection, b"\r\n".join(head), deadline)
             answer = read_answer(io.BufferedReader(_UntilDeadline(connection, deadline), 65536))
         except TimeoutError as error:
             connection.close()
@@ -139,6 +145,10 @@ class ConnectionPool:
             raise httpx.ConnectError(str(error)) from error
         # Small requests go out at once rather than waiting for an acknowledgement.
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Non-blocking for good, each wait bounded by the request's deadline (`_wait`): a
+        # socket timeout would cost a system call to set before each read, and another
+        # to wait before each write that would not have waited.
+        connection.setblocking(False)
         return connection
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -280,10 +290,8 @@ def _exactly(reader: io.BufferedReader, size: int) -> bytes:
 
 
 class _UntilDeadline(io.RawIOBase):
-    """A socket's answer, read so that the whole of it, not each read, ends by `deadline`.
-
-    A socket timeout bounds one read: a server trickling a byte at a time would hold
-    the call for as long as it likes.
+    """A non-blocking socket's answer, read so that the whole of it, not each read, ends
+    by `deadline`: a server trickling a byte at a time cannot hold the call longer.
     """
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
@@ -294,16 +302,47 @@ class _UntilDeadline(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the call's deadline passed")
-        self._sock.settimeout(left)
-        return self._sock.recv_into(buffer)
+        sock = self._sock
+        # TLS may hold decrypted bytes that the socket no longer shows as readable.
+        if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+            _wait(sock, select.POLLIN, self._deadline)
+        while True:
+            try:
+                return sock.recv_into(buffer)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                _wait(sock, select.POLLIN, self._deadline)
+            except ssl.SSLWantWriteError:
+                _wait(sock, select.POLLOUT, self._deadline)
+
+
+def _send_all(sock: socket.socket, data: bytes, deadline: float) -> None:
+    """Write all of `data` to a non-blocking socket by `deadline` (TimeoutError if not)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view) :]
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            _wait(sock, select.POLLOUT, deadline)
+        except ssl.SSLWantReadError:
+            _wait(sock, select.POLLIN, deadline)
+
+
+def _wait(sock: socket.socket, events: int, deadline: float) -> None:
+    """Wait for `events` on `sock` (or an error to report); TimeoutError at `deadline`."""
+    left = deadline - time.monotonic()
+    if left <= 0 or not _poll(sock, events, left):
+        raise TimeoutError("the call's deadline passed")
 
 
 def _readable(sock: socket.socket) -> bool:
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
+    return _poll(sock, select.POLLIN, 0)
+
+
+def _poll(sock: socket.socket, events: int, seconds: float) -> bool:
+    # poll, not select: select cannot watch a descriptor numbered 1024 or more.
+    poller = select.poll()
+    poller.register(sock, events)
+    return bool(poller.poll(seconds * 1000))
 
 
 def respx_targets() -> list[str]:

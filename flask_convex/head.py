@@ -43,8 +43,10 @@ def scripts() -> Markup:
     interval_ms = round(interval * 1000)
     token = csrf_token()
     push = push_settings()
-    # URLs built for the request depend on its scheme, host and script root.
-    key: Hashable = (current.request().root_url, interval_ms, push)
+    # URLs built for the request depend on its scheme, host and script root; not
+    # `request.root_url`, which costs more to build than the rest of the head.
+    request = current.request()
+    key: Hashable = (request.scheme, request.host, request.root_path, interval_ms, push)
     kept = get_state().head_tags
     tags = kept.get(key)
     if tags is None:

@@ -24,9 +24,11 @@ def partial_pieces(name: str, **context: Any) -> list[str]:
     app = current.app()
     template: Template = app.jinja_env.get_or_select_template(name)
     app.update_template_context(context)
-    before_render_template.send(
-        app, _async_wrapper=app.ensure_sync, template=template, context=context
-    )
+    # Sending costs a few calls even to nobody, and a page renders many partials.
+    if before_render_template.receivers:
+        before_render_template.send(
+            app, _async_wrapper=app.ensure_sync, template=template, context=context
+        )
     variables = _flat(template.globals)
     variables.update(context)
     try:
@@ -34,7 +36,10 @@ def partial_pieces(name: str, **context: Any) -> list[str]:
     except Exception:
         # As `Template.render`: the traceback points at the template's own lines.
         template.environment.handle_exception()
-    template_rendered.send(app, _async_wrapper=app.ensure_sync, template=template, context=context)
+    if template_rendered.receivers:
+        template_rendered.send(
+            app, _async_wrapper=app.ensure_sync, template=template, context=context
+        )
     return pieces
 
 

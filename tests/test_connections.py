@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import ipaddress
 import json
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpcore
 import httpx
 import pytest
 import respx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from flask_convex import ConvexConnectionError
 from flask_convex.client import Call, Transport
-from flask_convex.connections import ConnectionPool
+from flask_convex.connections import ConnectionPool, _UntilDeadline
 
 
 class Server(ThreadingHTTPServer):
@@ -288,3 +298,160 @@ def test_a_malformed_answer_is_a_protocol_error(
     server = scripted(broken)
     with pytest.raises(httpx.RemoteProtocolError):
         answer(pool, server.url)
+
+
+def test_a_trickling_answer_fails_at_the_deadline_not_at_each_read(
+    scripted: Callable[..., Scripted],
+) -> None:
+    trickle = Scripted([])
+    trickle.answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"]
+
+    def serve() -> None:
+        connection, _ = trickle._listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(trickle.answers[0])
+            with contextlib.suppress(OSError):
+                for _ in range(100):
+                    time.sleep(0.05)
+                    connection.sendall(b"x")
+
+    threading.Thread(target=serve, daemon=True).start()
+    pool = ConnectionPool(timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        answer(pool, trickle.url)
+    assert time.monotonic() - started < 1.0
+    trickle.close()
+
+
+def test_a_request_larger_than_the_socket_buffer_is_sent_whole(
+    server: Server, pool: ConnectionPool
+) -> None:
+    content = json.dumps({"args": "x" * 8_000_000}).encode()
+    request = httpcore.Request(b"POST", f"{url_of(server)}/api/query", content=content)
+    response = pool.handle_request(request)
+    assert json.loads(response.read()) == {"status": "success", "value": 1.0}
+
+
+def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1, and a client context trusting it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "flask-convex test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_file, key_file = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        cert_file.write_bytes(pem)
+        key_file.write_bytes(key_pem)
+        server_side.load_cert_chain(cert_file, key_file)
+    return server_side, ssl.create_default_context(cadata=pem.decode())
+
+
+class BigHandler(Handler):
+    """Answers with a body of many TLS records: the answer takes several reads."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        with self.server.count_lock:
+            self.server.requests += 1
+        time.sleep(self.server.delay)
+        body = json.dumps({"status": "success", "value": "y" * 300_000}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        # A client that gave up has gone: nothing to report.
+        with contextlib.suppress(OSError):
+            self.wfile.write(body)
+
+
+@pytest.fixture
+def tls_server() -> Iterator[tuple[Server, ssl.SSLContext]]:
+    server_side, client_side = tls_pair()
+    with Server(("127.0.0.1", 0), BigHandler) as running:
+        running.socket = server_side.wrap_socket(running.socket, server_side=True)
+        thread = threading.Thread(target=running.serve_forever, daemon=True)
+        thread.start()
+        yield running, client_side
+        running.shutdown()
+        thread.join()
+
+
+def test_https_calls_verify_the_server_and_reuse_the_connection(
+    tls_server: tuple[Server, ssl.SSLContext],
+) -> None:
+    server, trusted = tls_server
+    url = url_of(server).replace("http:", "https:")
+    pool = ConnectionPool(timeout=5, tls=trusted)
+    values = [query(pool, url) for _ in range(3)]
+    assert values == ["y" * 300_000] * 3
+    assert server.connections == 1
+    pool.close()
+
+
+def test_an_https_server_the_pool_does_not_trust_is_refused(
+    tls_server: tuple[Server, ssl.SSLContext],
+) -> None:
+    server, _ = tls_server
+    url = url_of(server).replace("http:", "https:")
+    with pytest.raises(ConvexConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        query(ConnectionPool(timeout=5), url)
+
+
+def test_a_slow_https_answer_fails_after_the_timeout(
+    tls_server: tuple[Server, ssl.SSLContext],
+) -> None:
+    server, trusted = tls_server
+    server.delay = 1.0
+    started = time.monotonic()
+    with pytest.raises(ConvexConnectionError, match="did not answer in time"):
+        query(ConnectionPool(timeout=0.3, tls=trusted), url_of(server).replace("http:", "https:"))
+    assert time.monotonic() - started < 0.9
+
+
+def test_bytes_tls_has_decrypted_are_read_without_waiting_for_the_socket() -> None:
+    server_side, trusted = tls_pair()
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        accepted, _ = listener.accept()
+        with server_side.wrap_socket(accepted, server_side=True) as connection:
+            connection.recv(65536)
+            # One write, one TLS record; then nothing more arrives on the socket.
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            done.wait(5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    raw = socket.create_connection(listener.getsockname())
+    with listener, trusted.wrap_socket(raw, server_hostname="127.0.0.1") as connection:
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        connection.setblocking(False)
+        reader = _UntilDeadline(connection, time.monotonic() + 2)
+        first, rest = bytearray(5), bytearray(4096)
+        assert reader.readinto(first) == 5
+        # The rest of the record is in TLS's buffer; the socket has nothing to read.
+        assert reader.readinto(rest) == 35
+        done.set()
+    assert bytes(first + rest[:35]).endswith(b"\r\n\r\nok")
