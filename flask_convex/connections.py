@@ -118,7 +118,7 @@ class ConnectionPool:
                     return None
                 since, connection = connections.pop()
             # A readable idle socket was closed by the server (or sent what nobody asked for).
-            if now - since < self.idle_expiry and not _readable(connection):
+            if now - since < self.idle_expiry and not _ready(connection, 0):
                 return connection
             connection.close()
 
@@ -138,11 +138,17 @@ class ConnectionPool:
                 (name, port), timeout=max(deadline - time.monotonic(), 0.001)
             )
             if scheme == b"https":
+                # The handshake gets what connecting left of the budget, not all of it again.
+                connection.settimeout(max(deadline - time.monotonic(), 0.001))
                 connection = self._tls_context().wrap_socket(connection, server_hostname=name)
         except TimeoutError as error:
             raise httpx.ConnectTimeout(f"no connection within {self.timeout} s") from error
         except OSError as error:
             raise httpx.ConnectError(str(error)) from error
+        if time.monotonic() >= deadline:
+            # Nothing is sent that could only time out: a mutation would be left "may have run".
+            connection.close()
+            raise httpx.ConnectTimeout(f"no connection within {self.timeout} s")
         # Small requests go out at once rather than waiting for an acknowledgement.
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Non-blocking for good, each wait bounded by the request's deadline (`_wait`): a
@@ -303,16 +309,18 @@ class _UntilDeadline(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         sock = self._sock
-        # TLS may hold decrypted bytes that the socket no longer shows as readable.
-        if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
-            _wait(sock, select.POLLIN, self._deadline)
+        # TLS may hold decrypted bytes that the socket no longer shows as readable. Asked
+        # of the object, not its class: gevent swaps in an SSL socket class of its own.
+        pending = getattr(sock, "pending", None)
+        if not (pending and pending()):
+            _wait(sock, self._deadline)
         while True:
             try:
                 return sock.recv_into(buffer)
             except (BlockingIOError, ssl.SSLWantReadError):
-                _wait(sock, select.POLLIN, self._deadline)
+                _wait(sock, self._deadline)
             except ssl.SSLWantWriteError:
-                _wait(sock, select.POLLOUT, self._deadline)
+                _wait(sock, self._deadline, writing=True)
 
 
 def _send_all(sock: socket.socket, data: bytes, deadline: float) -> None:
@@ -322,26 +330,32 @@ def _send_all(sock: socket.socket, data: bytes, deadline: float) -> None:
         try:
             view = view[sock.send(view) :]
         except (BlockingIOError, ssl.SSLWantWriteError):
-            _wait(sock, select.POLLOUT, deadline)
+            _wait(sock, deadline, writing=True)
         except ssl.SSLWantReadError:
-            _wait(sock, select.POLLIN, deadline)
+            _wait(sock, deadline)
 
 
-def _wait(sock: socket.socket, events: int, deadline: float) -> None:
-    """Wait for `events` on `sock` (or an error to report); TimeoutError at `deadline`."""
+def _wait(sock: socket.socket, deadline: float, *, writing: bool = False) -> None:
+    """Wait until `sock` can be read (`writing`: written) or has an error to report;
+    TimeoutError at `deadline`."""
     left = deadline - time.monotonic()
-    if left <= 0 or not _poll(sock, events, left):
+    if left <= 0 or not _ready(sock, left, writing=writing):
         raise TimeoutError("the call's deadline passed")
 
 
-def _readable(sock: socket.socket) -> bool:
-    return _poll(sock, select.POLLIN, 0)
-
-
-def _poll(sock: socket.socket, events: int, seconds: float) -> bool:
-    # poll, not select: select cannot watch a descriptor numbered 1024 or more.
-    poller = select.poll()
-    poller.register(sock, events)
+def _ready(sock: socket.socket, seconds: float, *, writing: bool = False) -> bool:
+    # poll(), as select() cannot watch a descriptor numbered 1024 or more; select() where
+    # there is no poll(): on Windows, and under eventlet, which removes it when patching
+    # (looked up on each call, since patching may come after this module is imported).
+    poll = getattr(select, "poll", None)
+    if poll is None:
+        watched = [sock]
+        readable, writable, _ = select.select(
+            [] if writing else watched, watched if writing else [], [], seconds
+        )
+        return bool(readable or writable)
+    poller = poll()
+    poller.register(sock, select.POLLOUT if writing else select.POLLIN)
     return bool(poller.poll(seconds * 1000))
 
 
