@@ -96,6 +96,10 @@ def url_of(server: Server) -> str:
     return f"http://{host!s}:{port}"
 
 
+def https_url_of(server: Server) -> str:
+    return url_of(server).replace("http:", "https:")
+
+
 def query(pool: ConnectionPool, url: str) -> float:
     transport = Transport(pool, "flask-convex-test")
     value: float = transport.call(Call(url, "t:q", {}, "{}"), "query", None).unwrap()
@@ -417,9 +421,8 @@ def test_https_calls_verify_the_server_and_reuse_the_connection(
     tls_server: tuple[Server, ssl.SSLContext],
 ) -> None:
     server, trusted = tls_server
-    url = url_of(server).replace("http:", "https:")
     pool = ConnectionPool(timeout=5, tls=trusted)
-    values = [query(pool, url) for _ in range(3)]
+    values = [query(pool, https_url_of(server)) for _ in range(3)]
     assert values == ["y" * 300_000] * 3
     assert server.connections == 1
     pool.close()
@@ -428,10 +431,8 @@ def test_https_calls_verify_the_server_and_reuse_the_connection(
 def test_an_https_server_the_pool_does_not_trust_is_refused(
     tls_server: tuple[Server, ssl.SSLContext],
 ) -> None:
-    server, _ = tls_server
-    url = url_of(server).replace("http:", "https:")
     with pytest.raises(ConvexConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
-        query(ConnectionPool(timeout=5), url)
+        query(ConnectionPool(timeout=5), https_url_of(tls_server[0]))
 
 
 def test_a_slow_https_answer_fails_after_the_timeout(
@@ -441,14 +442,14 @@ def test_a_slow_https_answer_fails_after_the_timeout(
     server.delay = 3.0
     started = time.monotonic()
     with pytest.raises(ConvexConnectionError, match="did not answer in time"):
-        query(ConnectionPool(timeout=0.3, tls=trusted), url_of(server).replace("http:", "https:"))
+        query(ConnectionPool(timeout=0.3, tls=trusted), https_url_of(server))
     assert 0.29 <= time.monotonic() - started < 2.0
 
 
 def test_a_large_https_request_is_sent_whole(tls_server: tuple[Server, ssl.SSLContext]) -> None:
     server, trusted = tls_server
     content = json.dumps({"args": "x" * 8_000_000}).encode()
-    url = url_of(server).replace("http:", "https:")
+    url = https_url_of(server)
     request = httpcore.Request(b"POST", f"{url}/api/query", content=content)
     response = ConnectionPool(timeout=10, tls=trusted).handle_request(request)
     assert json.loads(response.read())["status"] == "success"
