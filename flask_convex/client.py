@@ -214,7 +214,8 @@ class Transport:
             response = self._send(request, retry=not write)
         except httpx.HTTPError as error:
             raise _connection_error(f"{url}/api/{kind}", error, write=write) from error
-        answer = response.read()
+        # As the pool reads a request's: `read()` checks the stream against typing's ABCs twice.
+        answer = b"".join(response.stream)  # type: ignore[arg-type]
         request_logger.debug("POST %s/api/%s: %d", url, kind, response.status)
         if response.status != 200:
             raise _request_error(response.status, answer)
